@@ -1,0 +1,90 @@
+// The Fastify app every service is built on: pino logs with request ids,
+// helmet, TypeBox, problem+json errors, health, OpenAPI, the shared database,
+// the outbound client, mesh caller identity and session checks. Services add
+// their routes to what this returns; tests build it without listening.
+import helmet, { type FastifyHelmetOptions } from '@fastify/helmet'
+import swagger from '@fastify/swagger'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { callerPlugin, principalOf } from '../caller/caller-plugin.ts'
+import type { BaseConfig } from '../config/load-config.ts'
+import { sessionPlugin } from '../session/session-plugin.ts'
+import { createSessionVerifier } from '../session/verify-session.ts'
+import { createUpstreamClient, type UpstreamClient } from '../upstream/upstream-client.ts'
+import { databasePlugin } from './database-plugin.ts'
+import { installErrorHandling } from './error-handler.ts'
+import { healthRoutes } from './health-routes.ts'
+import { requestContextPlugin, requestIdFrom } from './request-context.ts'
+import type { ServiceDefinition } from './service-definition.ts'
+
+export type ServiceApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    upstream: UpstreamClient
+    service: ServiceDefinition
+  }
+}
+
+export interface CreateAppOptions {
+  service: ServiceDefinition
+  config: BaseConfig
+  /** Service version for the OpenAPI document. */
+  version?: string
+  helmet?: FastifyHelmetOptions
+  /** false in tests that want silence; otherwise pino at config.LOG_LEVEL. */
+  logger?: boolean
+}
+
+export async function createServiceApp(options: CreateAppOptions): Promise<ServiceApp> {
+  const { service, config } = options
+  const app = Fastify({
+    logger:
+      options.logger === false
+        ? false
+        : {
+            level: config.LOG_LEVEL,
+            base: { service: service.name },
+            redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-forwarded-client-cert"]'],
+            ...(config.LOG_PRETTY ? { transport: { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
+          },
+    genReqId: requestIdFrom,
+    requestIdLogLabel: 'request_id',
+    // Only the sidecar, on loopback, talks to the app; it sets x-forwarded-for.
+    trustProxy: ['127.0.0.1', '::1'],
+    connectionTimeout: 30_000,
+    requestTimeout: 60_000,
+    keepAliveTimeout: 75_000,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.decorate('service', service)
+  installErrorHandling(app)
+  await app.register(requestContextPlugin)
+  await app.register(helmet, options.helmet ?? { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } })
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: service.name, version: options.version ?? '0.0.0' },
+      components: { securitySchemes: { session: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+  })
+  await app.register(databasePlugin, { url: config.DATABASE_URL, owns: service.owns })
+  await app.register(healthRoutes, { service: service.name, groups: [...service.owns, ...service.reads] })
+
+  const upstream = createUpstreamClient({
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    proxyEnv: { httpProxy: config.HTTP_PROXY, noProxy: config.NO_PROXY },
+  })
+  app.decorate('upstream', upstream)
+  app.addHook('onClose', () => upstream.close())
+
+  await app.register(callerPlugin, { self: principalOf(config.TRUST_DOMAIN, config.POD_NAMESPACE, service.serviceAccount) })
+  await app.register(sessionPlugin, {
+    verify: createSessionVerifier(app.database, { issuer: config.SESSION_ISSUER, audience: config.SESSION_AUDIENCE }),
+  })
+
+  app.get(`${service.routePrefix}/openapi.json`, { schema: { hide: true } }, async () => app.swagger())
+  return app
+}

@@ -1,0 +1,3 @@
+export { type AuditEntry, type AuditEvent, appendAuditEntry } from './append-entry.ts'
+export { canonicalJson, entryHash, GENESIS_HASH } from './entry-hash.ts'
+export { type ChainBreak, type ChainBreakReason, type ChainVerification, verifyAuditChain } from './verify-chain.ts'

@@ -1,0 +1,2 @@
+export { type CallerPluginOptions, callerPlugin, principalOf, readPeer } from './caller-plugin.ts'
+export { isSpiffeId, type PeerIdentity, parseXfcc, peerFromXfcc, type XfccElement, XfccError, type XfccKey } from './xfcc.ts'

@@ -1,0 +1,22 @@
+// The settings every service shares; each service adds its own beside them.
+import Type from 'typebox'
+
+export const BaseConfigSchema = Type.Object({
+  HOST: Type.String({ default: '127.0.0.1' }),
+  LOG_LEVEL: Type.Union(
+    [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+    { default: 'info' },
+  ),
+  LOG_PRETTY: Type.Boolean({ default: false }),
+  /** A postgres:// URL selects PostgreSQL; anything else is a SQLite file path. */
+  DATABASE_URL: Type.String({ default: '.data/docs-mesh.sqlite', minLength: 1 }),
+  TRUST_DOMAIN: Type.String({ default: 'cluster.local', pattern: '^[a-z0-9._-]+$' }),
+  POD_NAMESPACE: Type.String({ default: 'docs', pattern: '^[a-z0-9-]+$' }),
+  SHUTDOWN_GRACE_MS: Type.Integer({ default: 10_000, minimum: 0 }),
+  UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 5_000, minimum: 1 }),
+  SESSION_ISSUER: Type.String({ default: 'https://localhost:8443/auth' }),
+  SESSION_AUDIENCE: Type.String({ default: 'docs-mesh' }),
+  /** Set by the mesh (or by hand) to send mesh calls through the workload's sidecar. */
+  HTTP_PROXY: Type.Optional(Type.String({ pattern: '^https?://' })),
+  NO_PROXY: Type.Optional(Type.String()),
+})

@@ -1,0 +1,2 @@
+export { BaseConfigSchema } from './base-config.ts'
+export { type BaseConfig, ConfigError, loadConfig } from './load-config.ts'

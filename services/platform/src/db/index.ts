@@ -1,0 +1,4 @@
+export { connectDatabase, type DatabaseHandle, type DatabaseKind, isPostgresUrl } from './connect.ts'
+export { isGroupMigrated, MigrationError, migrateGroup, migrationTable } from './migrate.ts'
+export { type MigrationGroup, migrationGroups } from './migrations/index.ts'
+export type * from './schema.ts'

@@ -1,0 +1,1 @@
+export { HttpProblem, type ProblemDocument, problemType } from './problem.ts'

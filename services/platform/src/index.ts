@@ -1,0 +1,10 @@
+// docs-mesh's shared service platform. Each area re-exports its public pieces.
+export * from './app/index.ts'
+export * from './audit/index.ts'
+export * from './caller/index.ts'
+export * from './config/index.ts'
+export * from './db/index.ts'
+export * from './errors/index.ts'
+export * from './session/index.ts'
+export * from './tracing/index.ts'
+export * from './upstream/index.ts'

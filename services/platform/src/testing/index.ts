@@ -1,0 +1,1 @@
+export { createTestDatabase, type TestDatabase, type TestDatabaseKind, testDatabaseKinds } from './test-databases.ts'

@@ -1,0 +1,46 @@
+// Databases for tests: a fresh SQLite file always, and a fresh PostgreSQL
+// database when TEST_DATABASE_URL points at a server (CI sets it).
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+
+export interface TestDatabase {
+  kind: 'sqlite' | 'postgres'
+  url: string
+  drop(): Promise<void>
+}
+
+export type TestDatabaseKind = TestDatabase['kind']
+
+/** The kinds to run database tests on here: SQLite, plus PostgreSQL when a server is configured. */
+export function testDatabaseKinds(env: Record<string, string | undefined>): TestDatabaseKind[] {
+  return env.TEST_DATABASE_URL ? ['sqlite', 'postgres'] : ['sqlite']
+}
+
+export async function createTestDatabase(kind: TestDatabaseKind, env: Record<string, string | undefined>): Promise<TestDatabase> {
+  if (kind === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'docs-mesh-test-'))
+    return { kind, url: join(dir, 'test.sqlite'), drop: async () => rmSync(dir, { recursive: true, force: true }) }
+  }
+  const admin = env.TEST_DATABASE_URL
+  if (!admin) throw new Error('TEST_DATABASE_URL is not set')
+  const name = `docs_mesh_test_${randomBytes(6).toString('hex')}`
+  const client = new pg.Client({ connectionString: admin })
+  await client.connect()
+  await client.query(`create database ${name}`)
+  await client.end()
+  const url = new URL(admin)
+  url.pathname = `/${name}`
+  return {
+    kind,
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: admin })
+      await c.connect()
+      await c.query(`drop database if exists ${name} with (force)`)
+      await c.end()
+    },
+  }
+}

@@ -1,0 +1,1 @@
+export { childTraceparent, continueTrace, parseTraceparent, type TraceContext } from './trace-context.ts'

@@ -1,0 +1,1 @@
+export { createUpstreamClient, type UpstreamCall, type UpstreamClient, type UpstreamClientOptions, type UpstreamResponse } from './upstream-client.ts'
