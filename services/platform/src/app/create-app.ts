@@ -2,23 +2,30 @@
 // helmet, TypeBox, problem+json errors, health, OpenAPI, the shared database,
 // the outbound client, mesh caller identity and session checks. Services add
 // their routes to what this returns; tests build it without listening.
+
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import helmet, { type FastifyHelmetOptions } from '@fastify/helmet'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import { callerPlugin, principalOf } from '../caller/caller-plugin.ts'
 import type { BaseConfig } from '../config/load-config.ts'
 import { sessionPlugin } from '../session/session-plugin.ts'
 import { createSessionVerifier } from '../session/verify-session.ts'
 import { createUpstreamClient, type UpstreamClient } from '../upstream/upstream-client.ts'
 import { databasePlugin } from './database-plugin.ts'
-import { installErrorHandling } from './error-handler.ts'
+import { installErrorHandling, type NotFoundHandler } from './error-handler.ts'
 import { healthRoutes } from './health-routes.ts'
 import { requestContextPlugin, requestIdFrom } from './request-context.ts'
 import type { ServiceDefinition } from './service-definition.ts'
 
-export type ServiceApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>
+export type ServiceApp = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,6 +42,25 @@ export interface CreateAppOptions {
   helmet?: FastifyHelmetOptions
   /** false in tests that want silence; otherwise pino at config.LOG_LEVEL. */
   logger?: boolean
+  /** Services this one calls, by name → base URL: each one's /health is part of readiness. */
+  upstreams?: Record<string, string>
+  /** What an unknown route answers; a problem+json 404 unless the service serves pages. */
+  notFound?: NotFoundHandler
+}
+
+/**
+ * While the app closes, responses to requests already in flight say
+ * `connection: close`, so keep-alive clients let go and close() can finish
+ * instead of waiting out the keep-alive timeout.
+ */
+function drainOnClose(app: FastifyInstance): void {
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
+  })
 }
 
 export async function createServiceApp(options: CreateAppOptions): Promise<ServiceApp> {
@@ -46,8 +72,19 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
         : {
             level: config.LOG_LEVEL,
             base: { service: service.name },
-            redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-forwarded-client-cert"]'],
-            ...(config.LOG_PRETTY ? { transport: { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
+            redact: [
+              'req.headers.authorization',
+              'req.headers.cookie',
+              'req.headers["x-forwarded-client-cert"]',
+            ],
+            ...(config.LOG_PRETTY
+              ? {
+                  transport: {
+                    target: 'pino-pretty',
+                    options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' },
+                  },
+                }
+              : {}),
           },
     genReqId: requestIdFrom,
     requestIdLogLabel: 'request_id',
@@ -60,9 +97,15 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('service', service)
-  installErrorHandling(app)
+  installErrorHandling(app, options.notFound)
+  drainOnClose(app)
   await app.register(requestContextPlugin)
-  await app.register(helmet, options.helmet ?? { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } })
+  await app.register(
+    helmet,
+    options.helmet ?? {
+      contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    },
+  )
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -70,8 +113,12 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
       components: { securitySchemes: { session: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   })
-  await app.register(databasePlugin, { url: config.DATABASE_URL, owns: service.owns })
-  await app.register(healthRoutes, { service: service.name, groups: [...service.owns, ...service.reads] })
+  if (service.database) await app.register(databasePlugin, { url: config.DATABASE_URL, owns: service.owns })
+  await app.register(healthRoutes, {
+    service: service.name,
+    database: service.database,
+    groups: [...service.owns, ...service.reads],
+  })
 
   const upstream = createUpstreamClient({
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
@@ -79,11 +126,24 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
   })
   app.decorate('upstream', upstream)
   app.addHook('onClose', () => upstream.close())
+  for (const [name, baseUrl] of Object.entries(options.upstreams ?? {})) {
+    app.addReadinessCheck(
+      name,
+      async () => (await upstream.call({ method: 'GET', url: `${baseUrl}/health` })).status === 200,
+    )
+  }
 
-  await app.register(callerPlugin, { self: principalOf(config.TRUST_DOMAIN, config.POD_NAMESPACE, service.serviceAccount) })
-  await app.register(sessionPlugin, {
-    verify: createSessionVerifier(app.database, { issuer: config.SESSION_ISSUER, audience: config.SESSION_AUDIENCE }),
+  await app.register(callerPlugin, {
+    self: principalOf(config.TRUST_DOMAIN, config.POD_NAMESPACE, service.serviceAccount),
   })
+  if (service.database) {
+    await app.register(sessionPlugin, {
+      verify: createSessionVerifier(app.database, {
+        issuer: config.SESSION_ISSUER,
+        audience: config.SESSION_AUDIENCE,
+      }),
+    })
+  }
 
   app.get(`${service.routePrefix}/openapi.json`, { schema: { hide: true } }, async () => app.swagger())
   return app

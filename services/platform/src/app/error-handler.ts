@@ -35,9 +35,24 @@ export function sendProblem(
   return reply.status(status).type('application/problem+json').send(problem)
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+export type NotFoundHandler = (request: FastifyRequest, reply: FastifyReply) => unknown
+
+export const problemNotFound: NotFoundHandler = (request, reply) =>
+  sendProblem(
+    request,
+    reply,
+    404,
+    'ERR_NOT_FOUND',
+    `no route for ${request.method} ${request.url.split('?')[0]}`,
+  )
+
+export function installErrorHandling(
+  app: FastifyInstance,
+  notFound: NotFoundHandler = problemNotFound,
+): void {
   app.setErrorHandler((error: FastifyError | HttpProblem, request, reply) => {
-    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+    const status =
+      error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
     if (error instanceof HttpProblem) {
       reply.headers(error.headers)
       if (status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message)
@@ -45,18 +60,24 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     if (status >= 500) {
       request.log.error({ err: error }, 'request failed')
-      return sendProblem(request, reply, status, 'ERR_INTERNAL', `internal error; quote request id ${request.id}`)
+      return sendProblem(
+        request,
+        reply,
+        status,
+        'ERR_INTERNAL',
+        `internal error; quote request id ${request.id}`,
+      )
     }
     if ('validation' in error && error.validation) {
       return sendProblem(request, reply, 400, 'ERR_VALIDATION', error.message, {
         errors: error.validation.map((v) => ({ path: v.instancePath || '/', message: v.message })),
       })
     }
-    const code = (error.code && FASTIFY_CODES[error.code]) ?? (error.code?.startsWith('ERR_') ? error.code : 'ERR_BAD_REQUEST')
+    const code =
+      (error.code && FASTIFY_CODES[error.code]) ??
+      (error.code?.startsWith('ERR_') ? error.code : 'ERR_BAD_REQUEST')
     return sendProblem(request, reply, status, code, error.message)
   })
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, 404, 'ERR_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`),
-  )
+  app.setNotFoundHandler(notFound)
 }

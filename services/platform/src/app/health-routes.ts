@@ -24,10 +24,14 @@ const Ready = Type.Object({
   checks: Type.Record(Type.String(), Type.Boolean()),
 })
 
-export const healthRoutes = fp<{ service: string; groups: readonly MigrationGroup[] }>(
-  async (app: FastifyInstance, { service, groups }) => {
-    const checks = new Map<string, ReadinessCheck>([['database', () => app.database.ping()]])
-    for (const group of groups) checks.set(`migrations:${group}`, () => isGroupMigrated(app.database, group))
+export const healthRoutes = fp<{ service: string; database: boolean; groups: readonly MigrationGroup[] }>(
+  async (app: FastifyInstance, { service, database, groups }) => {
+    const checks = new Map<string, ReadinessCheck>()
+    if (database) {
+      checks.set('database', () => app.database.ping())
+      for (const group of groups)
+        checks.set(`migrations:${group}`, () => isGroupMigrated(app.database, group))
+    }
     app.decorate('addReadinessCheck', (name: string, check: ReadinessCheck) => {
       checks.set(name, check)
     })
@@ -37,16 +41,24 @@ export const healthRoutes = fp<{ service: string; groups: readonly MigrationGrou
       service,
     }))
 
-    app.get('/health/ready', { schema: { tags: ['health'], response: { 200: Ready } } }, async (request, reply) => {
-      const results = Object.fromEntries(
-        await Promise.all([...checks].map(async ([name, check]) => [name, await check().catch(() => false)] as const)),
-      )
-      const failing = Object.keys(results).filter((name) => !results[name])
-      if (failing.length > 0) {
-        return sendProblem(request, reply, 503, 'ERR_NOT_READY', `not ready: ${failing.join(', ')}`, { checks: results })
-      }
-      return { status: 'ready' as const, service, checks: results }
-    })
+    app.get(
+      '/health/ready',
+      { schema: { tags: ['health'], response: { 200: Ready } } },
+      async (request, reply) => {
+        const results = Object.fromEntries(
+          await Promise.all(
+            [...checks].map(async ([name, check]) => [name, await check().catch(() => false)] as const),
+          ),
+        )
+        const failing = Object.keys(results).filter((name) => !results[name])
+        if (failing.length > 0) {
+          return sendProblem(request, reply, 503, 'ERR_NOT_READY', `not ready: ${failing.join(', ')}`, {
+            checks: results,
+          })
+        }
+        return { status: 'ready' as const, service, checks: results }
+      },
+    )
   },
-  { name: 'docs-mesh-health', dependencies: ['docs-mesh-database'] },
+  { name: 'docs-mesh-health' },
 )

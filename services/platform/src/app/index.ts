@@ -1,5 +1,5 @@
 export { type CreateAppOptions, createServiceApp, type ServiceApp } from './create-app.ts'
-export { sendProblem } from './error-handler.ts'
+export { type NotFoundHandler, problemNotFound, sendProblem } from './error-handler.ts'
 export type { ReadinessCheck } from './health-routes.ts'
 export type { ServiceDefinition } from './service-definition.ts'
-export { startServer } from './start-server.ts'
+export { runService } from './start-server.ts'

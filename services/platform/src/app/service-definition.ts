@@ -8,6 +8,8 @@ export interface ServiceDefinition {
   serviceAccount: string
   /** The gateway route prefix its public routes and OpenAPI document live under ('' for the frontend). */
   routePrefix: string
+  /** false for a service that must not touch the shared database at all (the frontend). */
+  database: boolean
   /** Migration groups this service owns and runs at start. */
   owns: readonly MigrationGroup[]
   /** Migration groups owned by others whose tables this service reads: it is not ready until they exist. */

@@ -1,19 +1,34 @@
-// The process around an app: listen, and on SIGINT/SIGTERM stop taking new
-// connections, let in-flight requests finish (up to the grace period), close
-// every resource, exit.
+// The process around an app: read the config (or say everything wrong with
+// it and exit), listen, and on SIGINT/SIGTERM stop taking new connections,
+// let in-flight requests finish (up to the grace period), close every
+// resource, exit.
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
+import { type BaseConfig, ConfigError } from '../config/load-config.ts'
 
-export async function startServer(app: FastifyInstance, options: { host: string; port: number; graceMs: number }): Promise<void> {
-  closeWithGrace({ delay: options.graceMs, logger: app.log }, async ({ signal, err }) => {
+export async function runService<C extends BaseConfig>(
+  load: () => C,
+  build: (config: C) => Promise<FastifyInstance>,
+): Promise<void> {
+  let config: C
+  try {
+    config = load()
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`${error.message}\n`)
+    process.exit(78) // EX_CONFIG
+  }
+  const app = await build(config)
+  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error')
     else app.log.info({ signal }, 'closing: draining in-flight requests')
     await app.close()
   })
   try {
-    await app.listen({ host: options.host, port: options.port })
+    await app.listen({ host: config.HOST, port: config.PORT })
   } catch (err) {
     app.log.fatal({ err }, 'could not start')
+    await app.close()
     process.exit(1)
   }
 }

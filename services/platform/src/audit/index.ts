@@ -1,3 +1,8 @@
 export { type AuditEntry, type AuditEvent, appendAuditEntry } from './append-entry.ts'
 export { canonicalJson, entryHash, GENESIS_HASH } from './entry-hash.ts'
-export { type ChainBreak, type ChainBreakReason, type ChainVerification, verifyAuditChain } from './verify-chain.ts'
+export {
+  type ChainBreak,
+  type ChainBreakReason,
+  type ChainVerification,
+  verifyAuditChain,
+} from './verify-chain.ts'

@@ -27,12 +27,18 @@ export const principalOf = (trustDomain: string, namespace: string, serviceAccou
 
 export function readPeer(request: FastifyRequest, self: string): PeerIdentity {
   const header = request.headers['x-forwarded-client-cert']
-  if (header === undefined) throw new HttpProblem(403, 'ERR_CALLER_MISSING', 'this route is for mesh workloads only')
-  if (Array.isArray(header)) throw new HttpProblem(403, 'ERR_CALLER_MALFORMED', 'more than one x-forwarded-client-cert header')
+  if (header === undefined)
+    throw new HttpProblem(403, 'ERR_CALLER_MISSING', 'this route is for mesh workloads only')
+  if (Array.isArray(header))
+    throw new HttpProblem(403, 'ERR_CALLER_MALFORMED', 'more than one x-forwarded-client-cert header')
   try {
     const peer = peerFromXfcc(header)
     if (peer.by !== null && peer.by !== `spiffe://${self}`) {
-      throw new HttpProblem(403, 'ERR_CALLER_MALFORMED', 'x-forwarded-client-cert was not added by this workload')
+      throw new HttpProblem(
+        403,
+        'ERR_CALLER_MALFORMED',
+        'x-forwarded-client-cert was not added by this workload',
+      )
     }
     return peer
   } catch (error) {

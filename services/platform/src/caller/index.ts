@@ -1,2 +1,10 @@
 export { type CallerPluginOptions, callerPlugin, principalOf, readPeer } from './caller-plugin.ts'
-export { isSpiffeId, type PeerIdentity, parseXfcc, peerFromXfcc, type XfccElement, XfccError, type XfccKey } from './xfcc.ts'
+export {
+  isSpiffeId,
+  type PeerIdentity,
+  parseXfcc,
+  peerFromXfcc,
+  type XfccElement,
+  XfccError,
+  type XfccKey,
+} from './xfcc.ts'

@@ -79,7 +79,10 @@ const SPIFFE_ID = /^spiffe:\/\/([a-z0-9._-]+)(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+
 
 export function isSpiffeId(value: string): boolean {
   if (value.length > 2048 || !SPIFFE_ID.test(value)) return false
-  return !value.split('/').slice(3).some((segment) => segment === '.' || segment === '..' || segment === '')
+  return !value
+    .split('/')
+    .slice(3)
+    .some((segment) => segment === '.' || segment === '..' || segment === '')
 }
 
 export interface PeerIdentity {
@@ -99,7 +102,8 @@ export function peerFromXfcc(header: string): PeerIdentity {
   const elements = parseXfcc(header)
   const last = elements.at(-1)
   const uris = last?.URI ?? []
-  if (uris.length !== 1) throw new XfccError(`expected exactly one URI in the last element, found ${uris.length}`)
+  if (uris.length !== 1)
+    throw new XfccError(`expected exactly one URI in the last element, found ${uris.length}`)
   const spiffeId = uris[0] as string
   if (!isSpiffeId(spiffeId)) throw new XfccError('URI is not a SPIFFE ID')
   const by = last?.By?.[0] ?? null

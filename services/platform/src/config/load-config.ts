@@ -31,7 +31,11 @@ export function loadConfig<P extends TProperties>(
   try {
     return envSchema({ schema, data: { ...env }, env: false, dotenv: false }) as ServiceConfig<P>
   } catch (error) {
-    const errors = (error as { errors?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }> }).errors
+    const errors = (
+      error as {
+        errors?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }>
+      }
+    ).errors
     if (!errors) throw error
     throw new ConfigError(
       errors.map((e) => {

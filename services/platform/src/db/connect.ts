@@ -20,12 +20,17 @@ export interface DatabaseHandle {
 
 export const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//i.test(url)
 
-export function connectDatabase(url: string, options: { poolSize?: number; busyTimeoutMs?: number } = {}): DatabaseHandle {
+export function connectDatabase(
+  url: string,
+  options: { poolSize?: number; busyTimeoutMs?: number } = {},
+): DatabaseHandle {
   const kind: DatabaseKind = isPostgresUrl(url) ? 'postgres' : 'sqlite'
   const dialect =
     kind === 'postgres'
       ? new PostgresDialect({ pool: openPool(url, options.poolSize ?? 10) })
-      : new CrossProcessSqliteDialect({ database: async () => openSqlite(url, options.busyTimeoutMs ?? 10_000) })
+      : new CrossProcessSqliteDialect({
+          database: async () => openSqlite(url, options.busyTimeoutMs ?? 10_000),
+        })
   const db = new Kysely<Database>({ dialect })
   return {
     db,

@@ -11,7 +11,10 @@ export class MigrationError extends Error {
 
 export const migrationTable = (group: MigrationGroup): string => `kysely_migration_${group}`
 
-export async function migrateGroup(handle: DatabaseHandle, group: MigrationGroup): Promise<MigrationResultSet> {
+export async function migrateGroup(
+  handle: DatabaseHandle,
+  group: MigrationGroup,
+): Promise<MigrationResultSet> {
   const migrator = new Migrator({
     db: handle.db,
     provider: { getMigrations: async () => migrationGroups[group] },
@@ -21,7 +24,9 @@ export async function migrateGroup(handle: DatabaseHandle, group: MigrationGroup
   const result = await migrator.migrateToLatest()
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
-    throw new MigrationError(`migration ${group}/${failed} failed: ${String(result.error)}`, { cause: result.error })
+    throw new MigrationError(`migration ${group}/${failed} failed: ${String(result.error)}`, {
+      cause: result.error,
+    })
   }
   return result
 }
@@ -30,7 +35,9 @@ export async function migrateGroup(handle: DatabaseHandle, group: MigrationGroup
 export async function isGroupMigrated(handle: DatabaseHandle, group: MigrationGroup): Promise<boolean> {
   const expected = Object.keys(migrationGroups[group])
   try {
-    const rows = await sql<{ name: string }>`select name from ${sql.table(migrationTable(group))}`.execute(handle.db)
+    const rows = await sql<{ name: string }>`select name from ${sql.table(migrationTable(group))}`.execute(
+      handle.db,
+    )
     const applied = new Set(rows.rows.map((r) => r.name))
     return expected.every((name) => applied.has(name))
   } catch {

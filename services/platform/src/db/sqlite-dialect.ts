@@ -3,7 +3,14 @@
 // front, waiting (busy timeout) for other processes, instead of failing with
 // SQLITE_BUSY when a reader later tries to write in WAL mode. Migrations and
 // audit appends rely on it to run one process at a time.
-import { CompiledQuery, type DatabaseConnection, type Driver, SqliteDialect, type SqliteDialectConfig, SqliteDriver } from 'kysely'
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+} from 'kysely'
 
 class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {

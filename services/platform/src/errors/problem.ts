@@ -6,7 +6,12 @@ export class HttpProblem extends Error {
   readonly code: string
   readonly headers: Record<string, string>
 
-  constructor(statusCode: number, code: string, detail: string, options?: { headers?: Record<string, string>; cause?: unknown }) {
+  constructor(
+    statusCode: number,
+    code: string,
+    detail: string,
+    options?: { headers?: Record<string, string>; cause?: unknown },
+  ) {
     super(detail, { cause: options?.cause })
     this.name = 'HttpProblem'
     this.statusCode = statusCode

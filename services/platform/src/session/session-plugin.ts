@@ -28,8 +28,10 @@ export const sessionPlugin = fp<{ verify: SessionVerifier }>(
         })
       }
       const session = await verify(match[1] as string)
-      if (needed === 'admin' && session.role !== 'admin') throw new HttpProblem(403, 'ERR_ADMIN_REQUIRED', 'this needs the admin role')
-      if (needed === 'admin' && !session.mfaVerified) throw new HttpProblem(403, 'ERR_MFA_REQUIRED', 'verify MFA first')
+      if (needed === 'admin' && session.role !== 'admin')
+        throw new HttpProblem(403, 'ERR_ADMIN_REQUIRED', 'this needs the admin role')
+      if (needed === 'admin' && !session.mfaVerified)
+        throw new HttpProblem(403, 'ERR_MFA_REQUIRED', 'verify MFA first')
       request.session = session
     })
   },

@@ -4,7 +4,7 @@
 // user (not disabled). Read from the shared database, so services that may
 // not call identity-api still check sessions themselves.
 import { createHash } from 'node:crypto'
-import { errors as joseErrors, importJWK, type JWTHeaderParameters, jwtVerify, type CryptoKey } from 'jose'
+import { type CryptoKey, importJWK, type JWTHeaderParameters, errors as joseErrors, jwtVerify } from 'jose'
 import type { DatabaseHandle } from '../db/connect.ts'
 import { HttpProblem } from '../errors/problem.ts'
 
@@ -35,13 +35,19 @@ export function createSessionVerifier(handle: DatabaseHandle, options: SessionVe
   const now = options.now ?? (() => new Date())
 
   async function keyFor(header: JWTHeaderParameters): Promise<CryptoKey> {
-    if (header.alg !== 'EdDSA' || typeof header.kid !== 'string') throw unauthorized('ERR_SESSION_INVALID', 'unsupported token header')
+    if (header.alg !== 'EdDSA' || typeof header.kid !== 'string')
+      throw unauthorized('ERR_SESSION_INVALID', 'unsupported token header')
     const cached = cache.get(header.kid)
     if (cached && cached.until > Date.now()) return cached.key
-    const row = await handle.db.selectFrom('session_keys').select(['public_jwk']).where('kid', '=', header.kid).executeTakeFirst()
+    const row = await handle.db
+      .selectFrom('session_keys')
+      .select(['public_jwk'])
+      .where('kid', '=', header.kid)
+      .executeTakeFirst()
     if (!row) throw unauthorized('ERR_SESSION_INVALID', 'unknown session key')
     const jwk = JSON.parse(row.public_jwk) as Record<string, unknown>
-    if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || 'd' in jwk) throw unauthorized('ERR_SESSION_INVALID', 'unusable session key')
+    if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || 'd' in jwk)
+      throw unauthorized('ERR_SESSION_INVALID', 'unusable session key')
     const key = (await importJWK({ kty: 'OKP', crv: 'Ed25519', x: jwk.x as string }, 'EdDSA')) as CryptoKey
     cache.set(header.kid, { key, until: Date.now() + keyCacheMs })
     return key
@@ -59,11 +65,13 @@ export function createSessionVerifier(handle: DatabaseHandle, options: SessionVe
       }))
     } catch (error) {
       if (error instanceof HttpProblem) throw error
-      if (error instanceof joseErrors.JWTExpired) throw unauthorized('ERR_SESSION_EXPIRED', 'the session has expired')
+      if (error instanceof joseErrors.JWTExpired)
+        throw unauthorized('ERR_SESSION_EXPIRED', 'the session has expired')
       throw unauthorized('ERR_SESSION_INVALID', 'the session token is not valid')
     }
     const { sid, sub } = payload
-    if (typeof sid !== 'string' || typeof sub !== 'string') throw unauthorized('ERR_SESSION_INVALID', 'the session token is not valid')
+    if (typeof sid !== 'string' || typeof sub !== 'string')
+      throw unauthorized('ERR_SESSION_INVALID', 'the session token is not valid')
     const row = await handle.db
       .selectFrom('sessions')
       .innerJoin('users', 'users.id', 'sessions.user_id')
@@ -86,7 +94,13 @@ export function createSessionVerifier(handle: DatabaseHandle, options: SessionVe
     if (row.disabled_at !== null) throw unauthorized('ERR_SESSION_REVOKED', 'the account is disabled')
     const expiresAt = new Date(row.expires_at)
     if (expiresAt <= now()) throw unauthorized('ERR_SESSION_EXPIRED', 'the session has expired')
-    return { sessionId: row.id, userId: row.user_id, role: row.role, mfaVerified: row.mfa_verified_at !== null, expiresAt }
+    return {
+      sessionId: row.id,
+      userId: row.user_id,
+      role: row.role,
+      mfaVerified: row.mfa_verified_at !== null,
+      expiresAt,
+    }
   }
 }
 

@@ -19,10 +19,17 @@ export function testDatabaseKinds(env: Record<string, string | undefined>): Test
   return env.TEST_DATABASE_URL ? ['sqlite', 'postgres'] : ['sqlite']
 }
 
-export async function createTestDatabase(kind: TestDatabaseKind, env: Record<string, string | undefined>): Promise<TestDatabase> {
+export async function createTestDatabase(
+  kind: TestDatabaseKind,
+  env: Record<string, string | undefined>,
+): Promise<TestDatabase> {
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'docs-mesh-test-'))
-    return { kind, url: join(dir, 'test.sqlite'), drop: async () => rmSync(dir, { recursive: true, force: true }) }
+    return {
+      kind,
+      url: join(dir, 'test.sqlite'),
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    }
   }
   const admin = env.TEST_DATABASE_URL
   if (!admin) throw new Error('TEST_DATABASE_URL is not set')

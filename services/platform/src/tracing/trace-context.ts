@@ -21,7 +21,11 @@ export function parseTraceparent(header: string | undefined): TraceContext | nul
 
 export function continueTrace(incoming: string | undefined): TraceContext {
   const parent = parseTraceparent(incoming)
-  return { traceId: parent?.traceId ?? randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), flags: parent?.flags ?? '01' }
+  return {
+    traceId: parent?.traceId ?? randomBytes(16).toString('hex'),
+    spanId: randomBytes(8).toString('hex'),
+    flags: parent?.flags ?? '01',
+  }
 }
 
 /** The traceparent for a call made from within `context`: same trace, new parent id. */

@@ -1,1 +1,7 @@
-export { createUpstreamClient, type UpstreamCall, type UpstreamClient, type UpstreamClientOptions, type UpstreamResponse } from './upstream-client.ts'
+export {
+  createUpstreamClient,
+  type UpstreamCall,
+  type UpstreamClient,
+  type UpstreamClientOptions,
+  type UpstreamResponse,
+} from './upstream-client.ts'

@@ -33,9 +33,17 @@ export interface UpstreamClient {
 }
 
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
-  const timeouts = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, connectTimeout: options.timeoutMs }
+  const timeouts = {
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+    connectTimeout: options.timeoutMs,
+  }
   const dispatcher: Dispatcher = options.proxyEnv?.httpProxy
-    ? new EnvHttpProxyAgent({ ...timeouts, httpProxy: options.proxyEnv.httpProxy, noProxy: options.proxyEnv.noProxy ?? '' })
+    ? new EnvHttpProxyAgent({
+        ...timeouts,
+        httpProxy: options.proxyEnv.httpProxy,
+        noProxy: options.proxyEnv.noProxy ?? '',
+      })
     : new Agent({ ...timeouts, connect: { timeout: options.timeoutMs } })
 
   return {
@@ -58,7 +66,9 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
         const body = (/json/.test(type) && text ? JSON.parse(text) : text) as T
         return { status: response.statusCode, body, headers: response.headers }
       } catch (error) {
-        throw new HttpProblem(503, 'ERR_UPSTREAM_UNAVAILABLE', `${target.host} did not answer`, { cause: error })
+        throw new HttpProblem(503, 'ERR_UPSTREAM_UNAVAILABLE', `${target.host} did not answer`, {
+          cause: error,
+        })
       }
     },
     close: () => dispatcher.close(),

@@ -31,7 +31,9 @@ describe.each(testDatabaseKinds(process.env))('audit chain on %s', (kind) => {
     const first = await appendAuditEntry(handle, { type: 'bucket.create', data: { bucket: 'b1', size: 10 } })
     const second = await appendAuditEntry(handle, { type: 'bucket.claim', data: { bucket: 'b1' } })
     expect(first).toMatchObject({ id: 1, prev_hash: GENESIS_HASH })
-    expect(first.hash).toBe(entryHash(GENESIS_HASH, 'bucket.create', '{"bucket":"b1","size":10}', first.created_at))
+    expect(first.hash).toBe(
+      entryHash(GENESIS_HASH, 'bucket.create', '{"bucket":"b1","size":10}', first.created_at),
+    )
     expect(second).toMatchObject({ id: 2, prev_hash: first.hash })
     expect(await verifyAuditChain(handle)).toEqual({
       valid: true,
@@ -48,8 +50,13 @@ describe.each(testDatabaseKinds(process.env))('audit chain on %s', (kind) => {
   })
 
   it('reports a changed row with its entry id', async () => {
-    for (let i = 0; i < 5; i++) await appendAuditEntry(handle, { type: 'user.sign_in', data: { user: `u${i}` } })
-    await handle.db.updateTable('audit_entries').set({ data: '{"user":"mallory"}' }).where('id', '=', 3).execute()
+    for (let i = 0; i < 5; i++)
+      await appendAuditEntry(handle, { type: 'user.sign_in', data: { user: `u${i}` } })
+    await handle.db
+      .updateTable('audit_entries')
+      .set({ data: '{"user":"mallory"}' })
+      .where('id', '=', 3)
+      .execute()
     const result = await verifyAuditChain(handle)
     expect(result.valid).toBe(false)
     expect(result.first_broken_id).toBe(3)
@@ -57,17 +64,27 @@ describe.each(testDatabaseKinds(process.env))('audit chain on %s', (kind) => {
   })
 
   it('reports a row rewritten with a fresh hash where the next link breaks', async () => {
-    for (let i = 0; i < 4; i++) await appendAuditEntry(handle, { type: 'user.sign_in', data: { user: `u${i}` } })
-    const row = await handle.db.selectFrom('audit_entries').selectAll().where('id', '=', 2).executeTakeFirstOrThrow()
+    for (let i = 0; i < 4; i++)
+      await appendAuditEntry(handle, { type: 'user.sign_in', data: { user: `u${i}` } })
+    const row = await handle.db
+      .selectFrom('audit_entries')
+      .selectAll()
+      .where('id', '=', 2)
+      .executeTakeFirstOrThrow()
     const forged = entryHash(row.prev_hash, row.type, '{"user":"mallory"}', row.created_at)
-    await handle.db.updateTable('audit_entries').set({ data: '{"user":"mallory"}', hash: forged }).where('id', '=', 2).execute()
+    await handle.db
+      .updateTable('audit_entries')
+      .set({ data: '{"user":"mallory"}', hash: forged })
+      .where('id', '=', 2)
+      .execute()
     const result = await verifyAuditChain(handle)
     expect(result.first_broken_id).toBe(3)
     expect(result.breaks).toEqual([{ id: 3, reason: 'prev_hash_mismatch' }])
   })
 
   it('reports a deleted row', async () => {
-    for (let i = 0; i < 4; i++) await appendAuditEntry(handle, { type: 'user.sign_in', data: { user: `u${i}` } })
+    for (let i = 0; i < 4; i++)
+      await appendAuditEntry(handle, { type: 'user.sign_in', data: { user: `u${i}` } })
     await sql`delete from audit_entries where id = 2`.execute(handle.db)
     const result = await verifyAuditChain(handle)
     expect(result.valid).toBe(false)
@@ -75,13 +92,23 @@ describe.each(testDatabaseKinds(process.env))('audit chain on %s', (kind) => {
   })
 
   it('refuses an entry type that is not a dotted name', async () => {
-    await expect(appendAuditEntry(handle, { type: 'Bad Type', data: {} })).rejects.toMatchObject({ code: 'ERR_AUDIT_TYPE' })
+    await expect(appendAuditEntry(handle, { type: 'Bad Type', data: {} })).rejects.toMatchObject({
+      code: 'ERR_AUDIT_TYPE',
+    })
     expect((await verifyAuditChain(handle)).entries).toBe(0)
   })
 
   it('keeps one unbroken chain when 4 processes append 250 entries each', async () => {
     await Promise.all(
-      [0, 1, 2, 3].map((w) => run(process.execPath, ['--disable-warning=ExperimentalWarning', worker, database.url, '250', String(w)])),
+      [0, 1, 2, 3].map((w) =>
+        run(process.execPath, [
+          '--disable-warning=ExperimentalWarning',
+          worker,
+          database.url,
+          '250',
+          String(w),
+        ]),
+      ),
     )
     const result = await verifyAuditChain(handle)
     expect(result).toMatchObject({ valid: true, entries: 1000, head: { id: 1000 } })

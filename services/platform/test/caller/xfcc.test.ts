@@ -9,7 +9,12 @@ describe('parseXfcc', () => {
   it('parses the element Istio sets', () => {
     const header = `By=${SIGNING};Hash=468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688;Subject="";URI=${BUCKET}`
     expect(parseXfcc(header)).toEqual([
-      { By: [SIGNING], Hash: ['468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688'], Subject: [''], URI: [BUCKET] },
+      {
+        By: [SIGNING],
+        Hash: ['468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688'],
+        Subject: [''],
+        URI: [BUCKET],
+      },
     ])
   })
 
@@ -42,8 +47,12 @@ describe('parseXfcc', () => {
     const quote = (v: string) => `"${v.replaceAll('"', '\\"')}"`
     fc.assert(
       fc.property(fc.array(element, { minLength: 1, maxLength: 4 }), (elements) => {
-        const header = elements.map((e) => `Hash=${quote(e.Hash)};Subject=${quote(e.Subject)};URI=${quote(e.URI)}`).join(',')
-        expect(parseXfcc(header)).toEqual(elements.map((e) => ({ Hash: [e.Hash], Subject: [e.Subject], URI: [e.URI] })))
+        const header = elements
+          .map((e) => `Hash=${quote(e.Hash)};Subject=${quote(e.Subject)};URI=${quote(e.URI)}`)
+          .join(',')
+        expect(parseXfcc(header)).toEqual(
+          elements.map((e) => ({ Hash: [e.Hash], Subject: [e.Subject], URI: [e.URI] })),
+        )
       }),
     )
   })
@@ -63,7 +72,9 @@ describe('parseXfcc', () => {
 
 describe('peerFromXfcc', () => {
   it('takes the last element, appended by the sidecar in front of the app', () => {
-    const peer = peerFromXfcc(`By=${BUCKET};URI=spiffe://cluster.local/ns/istio-system/sa/x,By=${SIGNING};URI=${BUCKET}`)
+    const peer = peerFromXfcc(
+      `By=${BUCKET};URI=spiffe://cluster.local/ns/istio-system/sa/x,By=${SIGNING};URI=${BUCKET}`,
+    )
     expect(peer).toEqual({ spiffeId: BUCKET, principal: 'cluster.local/ns/docs/sa/bucket-sa', by: SIGNING })
   })
 

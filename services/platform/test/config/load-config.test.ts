@@ -10,7 +10,11 @@ const schema = Type.Object({
 describe('loadConfig', () => {
   it('applies defaults and coerces numbers', () => {
     const config = loadConfig(
-      { PORT: '9000', SIGNING_API_URL: 'http://signing-api.docs.svc.cluster.local:8001', KEY_ENCRYPTION_KEY: 'k'.repeat(32) },
+      {
+        PORT: '9000',
+        SIGNING_API_URL: 'http://signing-api.docs.svc.cluster.local:8001',
+        KEY_ENCRYPTION_KEY: 'k'.repeat(32),
+      },
       { defaultPort: 8000, schema },
     )
     expect(config.PORT).toBe(9000)
@@ -26,7 +30,10 @@ describe('loadConfig', () => {
   it('names every problem in one error', () => {
     let error: unknown
     try {
-      loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', KEY_ENCRYPTION_KEY: 'short' }, { defaultPort: 8000, schema })
+      loadConfig(
+        { PORT: 'eighty', LOG_LEVEL: 'loud', KEY_ENCRYPTION_KEY: 'short' },
+        { defaultPort: 8000, schema },
+      )
     } catch (e) {
       error = e
     }
@@ -41,7 +48,8 @@ describe('loadConfig', () => {
         expect.stringMatching(/^LOG_LEVEL /),
       ]),
     )
-    for (const name of ['SIGNING_API_URL', 'PORT', 'KEY_ENCRYPTION_KEY', 'LOG_LEVEL']) expect(message).toContain(name)
+    for (const name of ['SIGNING_API_URL', 'PORT', 'KEY_ENCRYPTION_KEY', 'LOG_LEVEL'])
+      expect(message).toContain(name)
   })
 
   it('refuses a port out of range', () => {

@@ -26,7 +26,9 @@ describe.each(testDatabaseKinds(process.env))('migrations on %s', (kind) => {
 
   it('applies every group, once, when four services start together', async () => {
     const outputs = await Promise.all(
-      [1, 2, 3, 4].map(() => run(process.execPath, ['--disable-warning=ExperimentalWarning', worker, database.url])),
+      [1, 2, 3, 4].map(() =>
+        run(process.execPath, ['--disable-warning=ExperimentalWarning', worker, database.url]),
+      ),
     )
     const applied = outputs.flatMap((o) => JSON.parse(o.stdout) as string[])
     const groups = Object.keys(migrationGroups) as Array<keyof typeof migrationGroups>
@@ -38,12 +40,39 @@ describe.each(testDatabaseKinds(process.env))('migrations on %s', (kind) => {
     const [h] = handles as [DatabaseHandle]
     await migrateGroup(h, 'identity')
     const now = new Date().toISOString()
-    await h.db.insertInto('users').values({ id: 'u1', email: 'a@example.test', display_name: 'A', role: 'admin', created_at: now, disabled_at: null }).execute()
+    await h.db
+      .insertInto('users')
+      .values({
+        id: 'u1',
+        email: 'a@example.test',
+        display_name: 'A',
+        role: 'admin',
+        created_at: now,
+        disabled_at: null,
+      })
+      .execute()
     await expect(
-      h.db.insertInto('users').values({ id: 'u2', email: 'a@example.test', display_name: 'B', role: 'user', created_at: now, disabled_at: null }).execute(),
+      h.db
+        .insertInto('users')
+        .values({
+          id: 'u2',
+          email: 'a@example.test',
+          display_name: 'B',
+          role: 'user',
+          created_at: now,
+          disabled_at: null,
+        })
+        .execute(),
     ).rejects.toThrow()
     const row = await h.db.selectFrom('users').selectAll().where('id', '=', 'u1').executeTakeFirstOrThrow()
-    expect(row).toEqual({ id: 'u1', email: 'a@example.test', display_name: 'A', role: 'admin', created_at: now, disabled_at: null })
+    expect(row).toEqual({
+      id: 'u1',
+      email: 'a@example.test',
+      display_name: 'A',
+      role: 'admin',
+      created_at: now,
+      disabled_at: null,
+    })
   })
 
   it('says a group is not migrated until it is', async () => {

@@ -1,0 +1,20 @@
+// bucket-api's configuration: the platform's settings, plus the services it calls.
+import { loadConfig } from '@docs-mesh/platform'
+import Type from 'typebox'
+
+export const ConfigSchema = Type.Object({
+  IDENTITY_API_URL: Type.String({
+    default: 'http://identity-api.docs.svc.cluster.local:8003',
+    pattern: '^https?://',
+  }),
+  SIGNING_API_URL: Type.String({
+    default: 'http://signing-api.docs.svc.cluster.local:8001',
+    pattern: '^https?://',
+  }),
+})
+
+export function loadServiceConfig(env: Record<string, string | undefined>) {
+  return loadConfig(env, { defaultPort: 8000, schema: ConfigSchema })
+}
+
+export type Config = ReturnType<typeof loadServiceConfig>

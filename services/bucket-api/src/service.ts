@@ -1,0 +1,11 @@
+// bucket-api: Encrypted transfers (buckets) and their blobs.
+import type { ServiceDefinition } from '@docs-mesh/platform'
+
+export const service: ServiceDefinition = {
+  name: 'bucket-api',
+  serviceAccount: 'bucket-sa',
+  routePrefix: '/buckets',
+  database: true,
+  owns: [],
+  reads: ['audit', 'identity'],
+}
