@@ -1,0 +1,280 @@
+// The mesh as the manifests describe it: workloads and their identities,
+// Services, AuthorizationPolicies, the Gateway and its VirtualServices.
+// Istio resources and fields the local mesh does not implement are refused
+// here, before anything listens.
+import { type CompiledPolicy, compilePolicy } from '../authz/compile-policy.ts'
+import { type K8sObject, MeshConfigError, objectRef, onlyKeys, stringList } from './k8s-object.ts'
+
+export interface Workload {
+  name: string
+  namespace: string
+  labels: Record<string, string>
+  serviceAccount: string
+  /** Istio principal: `<trust domain>/ns/<namespace>/sa/<service account>`. */
+  principal: string
+  containerPorts: number[]
+  /** Literal env values from the first container (valueFrom entries are cluster-only). */
+  env: Record<string, string>
+}
+
+export interface ServicePort {
+  name: string | undefined
+  port: number
+  targetPort: number
+}
+
+export interface MeshService {
+  name: string
+  namespace: string
+  selector: Record<string, string>
+  ports: ServicePort[]
+}
+
+export type UriMatch = { kind: 'prefix' | 'exact' | 'regex'; value: string } | null
+
+export interface HttpRoute {
+  /** Any of these matches (empty: everything). */
+  matches: UriMatch[]
+  destination: { host: string; port: number | undefined }
+}
+
+export interface VirtualServiceModel {
+  id: string
+  hosts: string[]
+  gateways: string[]
+  http: HttpRoute[]
+}
+
+export interface GatewayServer {
+  port: number
+  protocol: 'HTTPS'
+  hosts: string[]
+  credentialName: string
+}
+
+export interface GatewayModel {
+  id: string
+  name: string
+  namespace: string
+  selector: Record<string, string>
+  servers: GatewayServer[]
+}
+
+export interface MeshModel {
+  trustDomain: string
+  workloads: Workload[]
+  services: MeshService[]
+  serviceAccounts: Set<string>
+  policies: CompiledPolicy[]
+  /** Namespaces with a namespace-wide STRICT PeerAuthentication (or the mesh-wide one in istio-system). */
+  strictNamespaces: Set<string>
+  gateways: GatewayModel[]
+  virtualServices: VirtualServiceModel[]
+  objects: K8sObject[]
+}
+
+// Istio kinds that change what the mesh does and that this mesh does not implement.
+const UNSUPPORTED_ISTIO = /\.istio\.io\//
+
+const port = (value: unknown, where: string): number => {
+  const n = typeof value === 'string' ? Number(value) : value
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535)
+    throw new MeshConfigError(`${where}: invalid port ${String(value)}`)
+  return n
+}
+
+function workloadOf(o: K8sObject, trustDomain: string): Workload {
+  const where = objectRef(o)
+  const template = (o.spec?.template ?? {}) as {
+    metadata?: { labels?: Record<string, string> }
+    spec?: Record<string, unknown>
+  }
+  const podSpec = template.spec ?? {}
+  const serviceAccount = (podSpec.serviceAccountName as string | undefined) ?? 'default'
+  const namespace = o.metadata.namespace ?? 'default'
+  const containers = (podSpec.containers ?? []) as Array<{
+    ports?: Array<{ containerPort: number }>
+    env?: Array<{ name: string; value?: string }>
+  }>
+  const env: Record<string, string> = {}
+  for (const e of containers[0]?.env ?? []) if (typeof e.value === 'string') env[e.name] = e.value
+  return {
+    name: o.metadata.name,
+    namespace,
+    labels: template.metadata?.labels ?? {},
+    serviceAccount,
+    principal: `${trustDomain}/ns/${namespace}/sa/${serviceAccount}`,
+    containerPorts: containers.flatMap((c) => (c.ports ?? []).map((p) => port(p.containerPort, where))),
+    env,
+  }
+}
+
+function serviceOf(o: K8sObject): MeshService {
+  const where = objectRef(o)
+  const spec = o.spec ?? {}
+  const ports = (
+    (spec.ports ?? []) as Array<{ name?: string; port: number; targetPort?: number | string }>
+  ).map((p) => ({
+    name: p.name,
+    port: port(p.port, where),
+    targetPort:
+      typeof p.targetPort === 'string' && !/^\d+$/.test(p.targetPort)
+        ? port(p.port, where)
+        : port(p.targetPort ?? p.port, where),
+  }))
+  return {
+    name: o.metadata.name,
+    namespace: o.metadata.namespace ?? 'default',
+    selector: (spec.selector ?? {}) as Record<string, string>,
+    ports,
+  }
+}
+
+function strictNamespaceOf(o: K8sObject): string {
+  const where = objectRef(o)
+  const spec = onlyKeys(o.spec ?? {}, ['mtls', 'selector'], `${where} spec`)
+  if (spec.selector)
+    throw new MeshConfigError(
+      `${where}: workload-specific PeerAuthentication is not supported by the local mesh`,
+    )
+  const mtls = onlyKeys(spec.mtls ?? {}, ['mode'], `${where} spec.mtls`)
+  if (mtls.mode !== 'STRICT')
+    throw new MeshConfigError(
+      `${where}: mTLS mode ${String(mtls.mode ?? 'UNSET')} is not supported; the local mesh is STRICT only`,
+    )
+  return o.metadata.namespace ?? 'default'
+}
+
+function gatewayOf(o: K8sObject): GatewayModel {
+  const where = objectRef(o)
+  const spec = onlyKeys(o.spec ?? {}, ['selector', 'servers'], `${where} spec`)
+  const servers = ((spec.servers ?? []) as unknown[]).map((s, i) => {
+    const sw = `${where} spec.servers[${i}]`
+    const server = onlyKeys(s, ['port', 'hosts', 'tls', 'name'], sw)
+    const p = onlyKeys(server.port, ['number', 'name', 'protocol'], `${sw}.port`)
+    if (p.protocol !== 'HTTPS')
+      throw new MeshConfigError(
+        `${sw}: protocol ${String(p.protocol)} is not supported; the local gateway serves HTTPS`,
+      )
+    const tls = onlyKeys(server.tls ?? {}, ['mode', 'credentialName'], `${sw}.tls`)
+    if (tls.mode !== 'SIMPLE')
+      throw new MeshConfigError(`${sw}: tls mode ${String(tls.mode)} is not supported; only SIMPLE`)
+    return {
+      port: port(p.number, sw),
+      protocol: 'HTTPS' as const,
+      hosts: stringList(server.hosts, `${sw}.hosts`),
+      credentialName: String(tls.credentialName ?? ''),
+    }
+  })
+  return {
+    id: `${o.metadata.namespace}/${o.metadata.name}`,
+    name: o.metadata.name,
+    namespace: o.metadata.namespace ?? 'default',
+    selector: (spec.selector ?? {}) as Record<string, string>,
+    servers,
+  }
+}
+
+function uriMatchOf(value: unknown, where: string): UriMatch {
+  const m = onlyKeys(value, ['uri'], where)
+  if (m.uri === undefined) return null
+  const uri = onlyKeys(m.uri, ['prefix', 'exact', 'regex'], `${where}.uri`)
+  const [kind, v] = Object.entries(uri)[0] ?? []
+  if (typeof v !== 'string' || Object.keys(uri).length !== 1)
+    throw new MeshConfigError(`${where}.uri: exactly one of prefix, exact or regex`)
+  return { kind: kind as 'prefix' | 'exact' | 'regex', value: v }
+}
+
+function virtualServiceOf(o: K8sObject): VirtualServiceModel {
+  const where = objectRef(o)
+  const spec = onlyKeys(o.spec ?? {}, ['hosts', 'gateways', 'http'], `${where} spec`)
+  const namespace = o.metadata.namespace ?? 'default'
+  const http = ((spec.http ?? []) as unknown[]).map((h, i) => {
+    const hw = `${where} spec.http[${i}]`
+    const route = onlyKeys(h, ['match', 'route', 'name'], hw)
+    const routes = (route.route ?? []) as unknown[]
+    if (routes.length !== 1)
+      throw new MeshConfigError(`${hw}: exactly one route destination is supported (no traffic splitting)`)
+    const r = onlyKeys(routes[0], ['destination'], `${hw}.route[0]`)
+    const d = onlyKeys(r.destination, ['host', 'port'], `${hw}.route[0].destination`)
+    const p =
+      d.port === undefined
+        ? undefined
+        : port(onlyKeys(d.port, ['number'], `${hw}.route[0].destination.port`).number, hw)
+    return {
+      matches: ((route.match ?? []) as unknown[]).map((m, j) => uriMatchOf(m, `${hw}.match[${j}]`)),
+      destination: { host: qualify(String(d.host), namespace), port: p },
+    }
+  })
+  return {
+    id: `${namespace}/${o.metadata.name}`,
+    hosts: stringList(spec.hosts, `${where} spec.hosts`),
+    gateways: stringList(spec.gateways, `${where} spec.gateways`).map((g) =>
+      g.includes('/') ? g : `${namespace}/${g}`,
+    ),
+    http,
+  }
+}
+
+/** A short Service name in a VirtualService means the Service in the VirtualService's namespace. */
+const qualify = (host: string, namespace: string): string =>
+  host.includes('.') ? host : `${host}.${namespace}.svc.cluster.local`
+
+export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: string } = {}): MeshModel {
+  const trustDomain = options.trustDomain ?? 'cluster.local'
+  const model: MeshModel = {
+    trustDomain,
+    workloads: [],
+    services: [],
+    serviceAccounts: new Set(),
+    policies: [],
+    strictNamespaces: new Set(),
+    gateways: [],
+    virtualServices: [],
+    objects,
+  }
+  for (const o of objects) {
+    switch (o.kind) {
+      case 'Deployment':
+      case 'StatefulSet':
+        model.workloads.push(workloadOf(o, trustDomain))
+        break
+      case 'Service':
+        model.services.push(serviceOf(o))
+        break
+      case 'ServiceAccount':
+        model.serviceAccounts.add(
+          `${trustDomain}/ns/${o.metadata.namespace ?? 'default'}/sa/${o.metadata.name}`,
+        )
+        break
+      case 'AuthorizationPolicy':
+        model.policies.push(compilePolicy(o))
+        break
+      case 'PeerAuthentication':
+        model.strictNamespaces.add(strictNamespaceOf(o))
+        break
+      case 'Gateway':
+        model.gateways.push(gatewayOf(o))
+        break
+      case 'VirtualService':
+        model.virtualServices.push(virtualServiceOf(o))
+        break
+      default:
+        if (UNSUPPORTED_ISTIO.test(o.apiVersion)) {
+          throw new MeshConfigError(`${objectRef(o)}: ${o.kind} is not implemented by the local mesh`)
+        }
+    }
+  }
+  return model
+}
+
+export const serviceHost = (s: MeshService): string => `${s.name}.${s.namespace}.svc.cluster.local`
+
+/** The workloads a Service selects. */
+export function workloadsOf(model: MeshModel, service: MeshService): Workload[] {
+  const entries = Object.entries(service.selector)
+  if (entries.length === 0) return []
+  return model.workloads.filter(
+    (w) => w.namespace === service.namespace && entries.every(([k, v]) => w.labels[k] === v),
+  )
+}
