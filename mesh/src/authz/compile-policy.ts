@@ -58,7 +58,7 @@ export const ROOT_NAMESPACE = 'istio-system'
 const SUPPORTED_CONDITION =
   /^(source\.(ip|namespace|principal)|destination\.(ip|port)|connection\.sni|request\.headers\[[^\]]+\])$/
 
-function compilePaths(values: string[], where: string): PathMatcher[] {
+function compilePaths(values: string[]): PathMatcher[] {
   return values.map((pattern) => ({
     pattern,
     template: isPathTemplate(pattern) ? compilePathTemplate(pattern) : null,
@@ -98,8 +98,8 @@ function compileOperation(value: unknown, where: string): CompiledOperation {
     notPorts: list('notPorts'),
     methods: list('methods'),
     notMethods: list('notMethods'),
-    paths: compilePaths(list('paths'), `${where}.operation.paths`),
-    notPaths: compilePaths(list('notPaths'), `${where}.operation.notPaths`),
+    paths: compilePaths(list('paths')),
+    notPaths: compilePaths(list('notPaths')),
   }
 }
 

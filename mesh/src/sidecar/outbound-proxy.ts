@@ -1,0 +1,61 @@
+// A workload's outbound sidecar: the app's HTTP_PROXY. A request for a mesh
+// host (`<service>.<namespace>.svc.cluster.local:<port>`) leaves over mTLS with
+// the workload's SVID to that Service's inbound sidecar, which must present
+// the destination's identity. Any other host is refused (REGISTRY_ONLY): apps
+// reach the outside world through NO_PROXY, never through the mesh.
+import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Workload } from '../manifests/mesh-model.ts'
+import { sendBadRequest, sendUnknownHost } from './envoy-responses.ts'
+import { endToEndHeaders, forward } from './forward.ts'
+import type { RunningSidecar } from './inbound-sidecar.ts'
+import type { MeshClient } from './mesh-client.ts'
+import type { ServiceDirectory } from './service-directory.ts'
+
+export interface OutboundProxyOptions {
+  workload: Workload
+  directory: ServiceDirectory
+  client: MeshClient
+  listenPort: number
+}
+
+export async function startOutboundProxy(options: OutboundProxyOptions): Promise<RunningSidecar> {
+  const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    let url: URL
+    try {
+      url = new URL(req.url ?? '')
+    } catch {
+      return sendBadRequest(res)
+    }
+    if (url.protocol !== 'http:') return sendBadRequest(res)
+    const endpoint = options.directory.resolve(
+      url.hostname,
+      Number(url.port || 80),
+      options.workload.namespace,
+    )
+    if (!endpoint) return sendUnknownHost(res)
+    const headers = endToEndHeaders(req.headers)
+    headers.host = url.host
+    if (!headers['x-request-id']) headers['x-request-id'] = randomUUID()
+    void forward(req, res, {
+      dispatcher: options.client.dispatcherFor(endpoint),
+      path: url.pathname + url.search,
+      headers,
+    })
+  })
+  // Tunnels would carry bytes the mesh cannot see or authorize.
+  server.on('connect', (_req, socket) => {
+    socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nserver: istio-envoy\r\n\r\n')
+  })
+  server.listen(options.listenPort, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close() {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}

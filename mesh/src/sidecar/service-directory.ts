@@ -1,0 +1,46 @@
+// Resolves a mesh host and port (`signing-api.docs.svc.cluster.local:8001`)
+// to where that Service's workload's inbound sidecar listens and the SPIFFE ID
+// it must present, as Kubernetes DNS and Istio's endpoint discovery would.
+import { type MeshModel, type MeshService, workloadsOf } from '../manifests/mesh-model.ts'
+import type { MeshTarget } from './mesh-client.ts'
+
+export interface Endpoint extends MeshTarget {
+  service: MeshService
+  workload: string
+}
+
+export class ServiceDirectory {
+  readonly #model: MeshModel
+  readonly #listenPort: (workload: string, namespace: string, targetPort: number) => number | undefined
+
+  constructor(
+    model: MeshModel,
+    listenPort: (workload: string, namespace: string, targetPort: number) => number | undefined,
+  ) {
+    this.#model = model
+    this.#listenPort = listenPort
+  }
+
+  /** The Service a host names, in any of Kubernetes' DNS forms; a bare name only in the caller's namespace. */
+  serviceFor(host: string, callerNamespace: string): MeshService | undefined {
+    const h = host.toLowerCase().replace(/\.$/, '')
+    const parts = h.split('.')
+    const [name, namespace = callerNamespace, svc, ...rest] = parts
+    const suffix = [svc, ...rest].filter(Boolean).join('.')
+    if (!['', 'svc', 'svc.cluster.local'].includes(suffix)) return undefined
+    return this.#model.services.find((s) => s.name === name && s.namespace === namespace)
+  }
+
+  resolve(host: string, port: number, callerNamespace = 'docs'): Endpoint | null {
+    const service = this.serviceFor(host, callerNamespace)
+    const servicePort = service?.ports.find((p) => p.port === port)
+    if (!service || !servicePort) return null
+    for (const workload of workloadsOf(this.#model, service)) {
+      const listen = this.#listenPort(workload.name, workload.namespace, servicePort.targetPort)
+      if (listen !== undefined) {
+        return { service, workload: workload.name, port: listen, spiffeId: `spiffe://${workload.principal}` }
+      }
+    }
+    return null
+  }
+}

@@ -1,0 +1,159 @@
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CertificateAuthority } from '../../src/ca/certificate-authority.ts'
+import { type CurlContext, meshCurl } from '../../src/client/mesh-curl.ts'
+import { loadManifests } from '../../src/manifests/load-manifests.ts'
+import { buildMeshModel } from '../../src/manifests/mesh-model.ts'
+import { type LocalMesh, startLocalMesh } from '../../src/runtime/local-mesh.ts'
+import { type EchoApps, startEchoApps } from '../fixtures/echo-apps.ts'
+
+const model = buildMeshModel(loadManifests(fileURLToPath(new URL('../../../k8s/base', import.meta.url))))
+const SIGN = 'http://signing-api.docs.svc.cluster.local:8001/sign'
+
+describe('local mesh on k8s/base with stand-in apps', () => {
+  let apps: EchoApps
+  let mesh: LocalMesh
+  let ctx: CurlContext
+  let gateway: string
+
+  beforeAll(async () => {
+    const ca = await CertificateAuthority.create()
+    apps = await startEchoApps(model.workloads.map((w) => w.name))
+    mesh = await startLocalMesh({
+      model,
+      ca,
+      appPorts: apps.ports,
+      inboundPorts: 'ephemeral',
+      gatewayPort: 0,
+      hostAliases: { localhost: 'api.rossmck.dev' },
+    })
+    ctx = { model, state: mesh.state, ca }
+    gateway = `https://localhost:${mesh.state.gatewayPort}`
+  })
+  afterAll(async () => {
+    await mesh?.close()
+    await apps?.close()
+  })
+
+  const json = (body: string | undefined) =>
+    JSON.parse(body ?? '{}') as { app: string; url: string; headers: Record<string, string> }
+
+  it('carries an allowed call over mTLS and tells the app who called, as Istio does', async () => {
+    const res = await meshCurl(ctx, 'bucket-api', {
+      method: 'POST',
+      url: SIGN,
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    })
+    expect(res).toMatchObject({ exitCode: 0, status: 200 })
+    expect(res.headers?.server).toBe('istio-envoy')
+    const seen = json(res.body)
+    expect(seen.app).toBe('signing-api')
+    expect(seen.headers['x-forwarded-client-cert']).toMatch(
+      /^By=spiffe:\/\/cluster\.local\/ns\/docs\/sa\/signing-sa;Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/docs\/sa\/bucket-sa$/,
+    )
+    expect(seen.headers.host).toBe('signing-api.docs.svc.cluster.local:8001')
+  })
+
+  it('answers a denied call with Envoy’s 403', async () => {
+    const res = await meshCurl(ctx, 'admin-api', { method: 'POST', url: SIGN })
+    expect(res).toMatchObject({ exitCode: 0, status: 403, body: 'RBAC: access denied' })
+    expect(res.headers?.server).toBe('istio-envoy')
+  })
+
+  it('closes a plaintext connection without an HTTP response', async () => {
+    expect(
+      (
+        await meshCurl(ctx, 'plaintext', {
+          method: 'GET',
+          url: 'http://signing-api.docs.svc.cluster.local:8001/health',
+        })
+      ).exitCode,
+    ).toBe(56)
+  })
+
+  it('fails the handshake of a certificate from another CA', async () => {
+    expect(
+      (
+        await meshCurl(ctx, 'foreign-ca', {
+          method: 'GET',
+          url: 'http://signing-api.docs.svc.cluster.local:8001/health',
+        })
+      ).exitCode,
+    ).toBe(35)
+  })
+
+  it('refuses hosts outside the mesh from the outbound sidecar', async () => {
+    expect(await meshCurl(ctx, 'bucket-api', { method: 'GET', url: 'http://example.com/' })).toMatchObject({
+      exitCode: 0,
+      status: 502,
+    })
+  })
+
+  it('routes through the gateway by string prefix, with the catch-all last', async () => {
+    const authx = await meshCurl(ctx, 'ingress', { method: 'GET', url: `${gateway}/authx` })
+    expect(json(authx.body).app).toBe('identity-api')
+    const unknown = await meshCurl(ctx, 'ingress', { method: 'GET', url: `${gateway}/nowhere?x=1` })
+    expect(json(unknown.body)).toMatchObject({ app: 'frontend', url: '/nowhere?x=1' })
+    const verify = await meshCurl(ctx, 'ingress', { method: 'POST', url: `${gateway}/verify` })
+    expect(json(verify.body).app).toBe('verification-api')
+  })
+
+  it('normalizes the path before routing, so /internal is never reached through an API route', async () => {
+    for (const path of [
+      '/auth/../internal/users',
+      '/auth/%2e%2e/internal/users',
+      '/auth\\..\\internal\\users',
+    ]) {
+      const res = await meshCurl(ctx, 'ingress', { method: 'GET', url: `${gateway}${path}` })
+      expect(json(res.body), path).toMatchObject({ app: 'frontend', url: '/internal/users' })
+    }
+    // An escaped backslash is not a separator: it stays in an /auth path segment.
+    const escaped = await meshCurl(ctx, 'ingress', { method: 'GET', url: `${gateway}/auth/..%5Cinternal` })
+    expect(json(escaped.body)).toMatchObject({ app: 'identity-api', url: '/auth/..%5Cinternal' })
+  })
+
+  it('answers 404 with an empty body for a host the Gateway does not serve', async () => {
+    const res = await meshCurl(ctx, 'ingress', {
+      method: 'GET',
+      url: `${gateway}/auth`,
+      headers: { host: 'other.example' },
+    })
+    expect(res).toMatchObject({ exitCode: 0, status: 404, body: '' })
+  })
+
+  it('answers 503 with Envoy’s text when the destination app is down', async () => {
+    await apps.close()
+    const res = await meshCurl(ctx, 'bucket-api', { method: 'POST', url: SIGN })
+    expect(res.status).toBe(503)
+    expect(res.body).toMatch(/^upstream connect error or disconnect\/reset before headers\. /)
+  })
+})
+
+describe('SVID rotation', () => {
+  it('keeps serving while certificates rotate every second', async () => {
+    const ca = await CertificateAuthority.create()
+    const apps = await startEchoApps(model.workloads.map((w) => w.name))
+    const mesh = await startLocalMesh({
+      model,
+      ca,
+      appPorts: apps.ports,
+      inboundPorts: 'ephemeral',
+      gatewayPort: 0,
+      hostAliases: {},
+      svidLifetimeMs: 2_000,
+    })
+    const ctx = { model, state: mesh.state, ca }
+    const statuses: number[] = []
+    const until = Date.now() + 5_000
+    while (Date.now() < until) {
+      const res = await meshCurl(ctx, 'bucket-api', { method: 'POST', url: SIGN })
+      statuses.push(res.status ?? res.exitCode)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await mesh.close()
+    await apps.close()
+    expect(statuses.length).toBeGreaterThan(50)
+    expect(new Set(statuses)).toEqual(new Set([200]))
+  }, 20_000)
+})
