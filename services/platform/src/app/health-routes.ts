@@ -36,14 +36,18 @@ export const healthRoutes = fp<{ service: string; database: boolean; groups: rea
       checks.set(name, check)
     })
 
-    app.get('/health', { schema: { tags: ['health'], response: { 200: Health } } }, async () => ({
-      status: 'ok' as const,
-      service,
-    }))
+    app.get(
+      '/health',
+      { logLevel: 'warn', schema: { tags: ['health'], response: { 200: Health } } },
+      async () => ({
+        status: 'ok' as const,
+        service,
+      }),
+    )
 
     app.get(
       '/health/ready',
-      { schema: { tags: ['health'], response: { 200: Ready } } },
+      { logLevel: 'warn', schema: { tags: ['health'], response: { 200: Ready } } },
       async (request, reply) => {
         const results = Object.fromEntries(
           await Promise.all(

@@ -1,0 +1,51 @@
+// `mesh dev` (behind `pnpm dev`): the whole system in the local mesh. Prints
+// `ready: <gateway url>` once every app answers; Ctrl-C stops everything.
+import { join } from 'node:path'
+import { startSystem } from '../runtime/system.ts'
+import { REPO_ROOT } from './repo-root.ts'
+
+export interface DevArgs {
+  manifests: string
+  gatewayPort: number
+  hostAliases: Record<string, string>
+}
+
+export async function devCommand(args: DevArgs): Promise<void> {
+  const log = (line: string) => process.stdout.write(`${line}\n`)
+  const started = Date.now()
+  const system = await startSystem({
+    root: REPO_ROOT,
+    manifests: args.manifests,
+    meshDir: join(REPO_ROOT, '.mesh'),
+    dataDir: join(REPO_ROOT, '.data'),
+    ports: 'fixed',
+    gatewayPort: args.gatewayPort,
+    hostAliases: args.hostAliases,
+    baseEnv: { ...process.env, LOG_PRETTY: 'true' },
+    log,
+    onDecision: ({ workload, from, method, path, decision }) => {
+      if (decision.decision === 'DENY')
+        log(
+          `${'mesh'.padEnd(16)} | DENY ${from ?? 'no peer'} -> ${workload} ${method} ${path}: ${decision.reason}`,
+        )
+    },
+  })
+  log(
+    `${'mesh'.padEnd(16)} | all ${system.model.workloads.length} workloads ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  )
+  log(`ready: ${system.gatewayUrl}`)
+
+  let stopping = false
+  const stop = async (code: number) => {
+    if (stopping) return
+    stopping = true
+    log(`${'mesh'.padEnd(16)} | stopping`)
+    await system.stop()
+    process.exit(code)
+  }
+  process.on('SIGINT', () => void stop(0))
+  process.on('SIGTERM', () => void stop(0))
+  const { name, code } = await system.apps.exited
+  log(`${'mesh'.padEnd(16)} | ${name} exited with code ${code}; stopping everything`)
+  await stop(1)
+}

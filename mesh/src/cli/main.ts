@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// The local mesh's command line: dev, authz check, curl, lint, graph.
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { edgesAsMermaid, edgesAsTable, whoCanCall } from '../graph/who-can-call.ts'
+import { lintObjects } from '../lint/lint-manifests.ts'
+import { MeshConfigError } from '../manifests/k8s-object.ts'
+import { loadManifests } from '../manifests/load-manifests.ts'
+import { buildMeshModel } from '../manifests/mesh-model.ts'
+import { authzCheck } from './authz-check-command.ts'
+import { curlCommand } from './curl-command.ts'
+import { devCommand } from './dev-command.ts'
+import { REPO_ROOT } from './repo-root.ts'
+import { UsageError } from './usage-error.ts'
+
+const USAGE = `usage: mesh <command>
+  dev [--manifests DIR] [--gateway-port 8443] [--host-alias localhost=api.rossmck.dev]
+  authz check --manifests FILE_OR_DIR [--manifests ...] --requests FILE.jsonl
+  curl --from <workload|ingress|plaintext|foreign-ca> [-X METHOD] [-H 'k: v']... [-d BODY] URL
+  lint [--manifests FILE_OR_DIR]...
+  graph [--manifests FILE_OR_DIR]... [--format table|mermaid]`
+
+const DEFAULT_MANIFESTS = join(REPO_ROOT, 'k8s/base')
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+
+function aliases(values: string[]): Record<string, string> {
+  const result: Record<string, string> = {}
+  for (const v of values) {
+    const [local, host] = v.split('=')
+    if (!local || !host) throw new UsageError(`--host-alias ${v}: expected local=gateway-host`)
+    result[local] = host
+  }
+  return result
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'dev': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          manifests: { type: 'string', default: DEFAULT_MANIFESTS },
+          'gateway-port': { type: 'string', default: '8443' },
+          'host-alias': { type: 'string', multiple: true, default: ['localhost=api.rossmck.dev'] },
+        },
+      })
+      await devCommand({
+        manifests: resolve(values.manifests),
+        gatewayPort: Number(values['gateway-port']),
+        hostAliases: aliases(values['host-alias']),
+      })
+      return 0
+    }
+    case 'authz': {
+      if (rest[0] !== 'check') throw new UsageError(USAGE)
+      const { values } = parseArgs({
+        args: rest.slice(1),
+        options: { manifests: { type: 'string', multiple: true, default: [] }, requests: { type: 'string' } },
+      })
+      if (!values.requests) throw new UsageError('--requests is required')
+      authzCheck(values.manifests, values.requests, out)
+      return 0
+    }
+    case 'curl': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          from: { type: 'string' },
+          request: { type: 'string', short: 'X', default: '' },
+          header: { type: 'string', short: 'H', multiple: true, default: [] },
+          data: { type: 'string', short: 'd' },
+        },
+      })
+      if (!values.from || positionals.length !== 1) throw new UsageError(USAGE)
+      return curlCommand(
+        {
+          from: values.from,
+          method: values.request,
+          headers: values.header,
+          data: values.data,
+          url: positionals[0] as string,
+          meshDir: join(REPO_ROOT, '.mesh'),
+        },
+        (t) => process.stdout.write(t),
+      )
+    }
+    case 'lint': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { manifests: { type: 'string', multiple: true, default: [DEFAULT_MANIFESTS] } },
+      })
+      const findings = lintObjects(values.manifests.flatMap((m) => loadManifests(m)))
+      for (const f of findings) out(`${f.level}: [${f.rule}] ${f.object}${f.object ? ': ' : ''}${f.message}`)
+      out(findings.length === 0 ? 'mesh lint: no problems' : `mesh lint: ${findings.length} problem(s)`)
+      return findings.length === 0 ? 0 : 1
+    }
+    case 'graph': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          manifests: { type: 'string', multiple: true, default: [DEFAULT_MANIFESTS] },
+          format: { type: 'string', default: 'table' },
+        },
+      })
+      const edges = whoCanCall(buildMeshModel(values.manifests.flatMap((m) => loadManifests(m))))
+      if (values.format === 'mermaid') out(edgesAsMermaid(edges))
+      else if (values.format === 'table') out(edgesAsTable(edges))
+      else throw new UsageError('--format is table or mermaid')
+      return 0
+    }
+    default:
+      throw new UsageError(USAGE)
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (process.argv[2] !== 'dev') process.exitCode = code
+  },
+  (error: unknown) => {
+    if (
+      error instanceof UsageError ||
+      error instanceof MeshConfigError ||
+      (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+    ) {
+      process.stderr.write(`mesh: ${(error as Error).message}\n`)
+      process.exitCode = 2
+      return
+    }
+    process.stderr.write(`mesh: ${(error as Error).stack ?? String(error)}\n`)
+    process.exitCode = 1
+  },
+)

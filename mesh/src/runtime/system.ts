@@ -1,0 +1,148 @@
+// The whole system on a laptop: the manifests in k8s/base run by the local
+// mesh, each workload's app started from its workspace package behind its
+// sidecar. `mesh dev` and the e2e tests both start it from here.
+import { once } from 'node:events'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { CertificateAuthority } from '../ca/certificate-authority.ts'
+import { loadManifests } from '../manifests/load-manifests.ts'
+import { buildMeshModel, type MeshModel } from '../manifests/mesh-model.ts'
+import type { DecisionLog } from '../sidecar/inbound-sidecar.ts'
+import { type AppSpec, devScriptOf, packageDirFor, type RunningApps, startApps } from './app-processes.ts'
+import { type LocalMesh, type MeshState, startLocalMesh } from './local-mesh.ts'
+
+export interface SystemOptions {
+  root: string
+  manifests: string
+  /** Where the CA root and the running mesh's state live (git-ignored). */
+  meshDir: string
+  dataDir: string
+  /** 'fixed': sidecars on the container ports, apps on port + 10000, the gateway on gatewayPort. 'free': any free ports (tests). */
+  ports: 'fixed' | 'free'
+  gatewayPort: number
+  hostAliases: Record<string, string>
+  baseEnv: Record<string, string | undefined>
+  /** Extra settings for every app, e.g. LOG_LEVEL in tests. */
+  appEnv?: Record<string, string>
+  log: (line: string) => void
+  onDecision?: DecisionLog
+  readyTimeoutMs?: number
+}
+
+export interface RunningSystem {
+  model: MeshModel
+  ca: CertificateAuthority
+  mesh: LocalMesh
+  state: MeshState
+  apps: RunningApps
+  gatewayUrl: string
+  stop(): Promise<void>
+}
+
+export const STATE_FILE = 'state.json'
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((r) => server.close(() => r()))
+  return port
+}
+
+async function waitReady(url: string, deadline: number): Promise<boolean> {
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) })
+      if (res.ok) return true
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 300))
+  }
+  return false
+}
+
+export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
+  const model = buildMeshModel(loadManifests(options.manifests))
+  const ca = await CertificateAuthority.loadOrCreate(join(options.meshDir, 'ca'))
+  mkdirSync(options.dataDir, { recursive: true })
+
+  const appPorts: Record<string, number> = {}
+  const specs: Array<Omit<AppSpec, 'env'> & { workload: (typeof model.workloads)[number] }> = []
+  for (const workload of model.workloads) {
+    const dir = packageDirFor(options.root, workload.name)
+    if (!dir)
+      throw new Error(
+        `no workspace package for Deployment ${workload.name} (looked in services/${workload.name} and ${workload.name})`,
+      )
+    const containerPort = workload.containerPorts[0]
+    if (containerPort === undefined) throw new Error(`Deployment ${workload.name} declares no container port`)
+    appPorts[workload.name] = options.ports === 'fixed' ? containerPort + 10_000 : await freePort()
+    specs.push({ name: workload.name, dir, script: devScriptOf(dir), workload })
+  }
+
+  const mesh = await startLocalMesh({
+    model,
+    ca,
+    appPorts,
+    inboundPorts: options.ports === 'fixed' ? 'container' : 'ephemeral',
+    gatewayPort: options.ports === 'fixed' ? options.gatewayPort : 0,
+    hostAliases: options.hostAliases,
+    onDecision: options.onDecision,
+  })
+  const gatewayUrl = `https://localhost:${mesh.state.gatewayPort}`
+  const stateFile = join(options.meshDir, STATE_FILE)
+  writeFileSync(
+    stateFile,
+    JSON.stringify(
+      { ...mesh.state, manifests: options.manifests, caDir: join(options.meshDir, 'ca') },
+      null,
+      2,
+    ),
+  )
+
+  const apps = startApps(
+    specs.map((s) => ({
+      name: s.name,
+      dir: s.dir,
+      script: s.script,
+      env: {
+        ...s.workload.env,
+        HOST: '127.0.0.1',
+        PORT: String(appPorts[s.name]),
+        HTTP_PROXY: `http://127.0.0.1:${mesh.state.workloads[s.name]?.proxyPort}`,
+        NO_PROXY: 'localhost,127.0.0.1,::1',
+        DATABASE_URL: join(options.dataDir, 'docs-mesh.sqlite'),
+        SESSION_ISSUER: `${gatewayUrl}/auth`,
+        ...options.appEnv,
+      },
+    })),
+    { root: options.root, baseEnv: options.baseEnv, log: options.log },
+  )
+
+  const stop = async () => {
+    await apps.stop()
+    await mesh.close()
+    rmSync(stateFile, { force: true })
+  }
+
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 180_000)
+  const ready = await Promise.race([
+    Promise.all(
+      specs.map((s) => waitReady(`http://127.0.0.1:${appPorts[s.name]}/health/ready`, deadline)),
+    ).then((r) => r.every(Boolean)),
+    apps.exited.then(({ name, code }) => {
+      throw new Error(`${name} exited with code ${code} before the system was ready`)
+    }),
+  ]).catch(async (error) => {
+    await stop()
+    throw error
+  })
+  if (!ready) {
+    await stop()
+    throw new Error('the system did not become ready in time')
+  }
+  return { model, ca, mesh, state: mesh.state, apps, gatewayUrl, stop }
+}
