@@ -45,7 +45,7 @@ export async function curlCommand(args: CurlArgs, write: (text: string) => void)
     ca: await CertificateAuthority.loadOrCreate(saved.caDir),
   }
   const method = args.method || (args.data !== undefined ? 'POST' : 'GET')
-  const result = await meshCurl(ctx, args.from, { method, url: url.href, headers, body: args.data })
+  const result = await meshCurl(ctx, args.from, { method, url: args.url, headers, body: args.data })
   if (result.exitCode === 0)
     write(`HTTP ${result.status}\n${result.body ?? ''}${result.body?.endsWith('\n') ? '' : '\n'}`)
   else process.stderr.write(`mesh curl: (${result.exitCode}) ${result.error ?? ''}\n`)

@@ -106,6 +106,16 @@ function svidFrom(
   return svid
 }
 
+/**
+ * The request target exactly as written (like curl --path-as-is): WHATWG URL
+ * parsing would resolve `..` and backslashes before the mesh ever saw them.
+ */
+export function rawTarget(url: string): string {
+  const rest = /^[a-z][a-z0-9+.-]*:\/\/[^/?#\\]*(.*)$/i.exec(url)?.[1] ?? ''
+  if (rest === '') return '/'
+  return rest.startsWith('?') ? `/${rest}` : rest
+}
+
 export async function meshCurl(
   ctx: CurlContext,
   from: CurlSource,
@@ -115,7 +125,7 @@ export async function meshCurl(
   const timeoutMs = ctx.timeoutMs ?? 10_000
   const headers: Record<string, string> = { ...request.headers }
   if (request.body !== undefined) headers['content-length'] = String(Buffer.byteLength(request.body))
-  const path = `${url.pathname}${url.search}`
+  const path = rawTarget(request.url)
 
   const workload = ctx.state.workloads[from]
   if (workload) {
@@ -126,7 +136,7 @@ export async function meshCurl(
         host: '127.0.0.1',
         port: workload.proxyPort,
         method: request.method,
-        path: url.href,
+        path: `${url.protocol}//${url.host}${path}`,
         headers: { host: url.host, ...headers },
       },
       request.body,

@@ -1,0 +1,118 @@
+// The matrix against a kind cluster running Istio (`make kind-up`): a
+// workload's call is Node's fetch run by `kubectl exec` in that workload's app
+// container (Istio's sidecar captures it), plaintext and foreign-CA calls come
+// from a pod outside the mesh (namespace e2e-outside), and gateway calls go to
+// the gateway through kind's port mapping.
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { request } from 'node:https'
+import { promisify } from 'node:util'
+import { CertificateAuthority } from '@docs-mesh/mesh'
+import type { Outcome, Target } from './target.ts'
+
+const run = promisify(execFile)
+
+// Runs in the pod: one request, one JSON line out, errors mapped to curl's codes.
+const FETCH_SCRIPT = `
+const [method, url, cert, key] = process.argv.slice(1)
+const code = (e) => { const c = String(e?.cause?.code ?? e?.code ?? ''); const m = String(e?.cause?.message ?? e?.message ?? '');
+  if (c === 'ECONNREFUSED') return 7; if (/SSL|TLS|CERT|EPROTO|alert/i.test(c + ' ' + m)) return 35; return 56 }
+if (cert) {
+  const u = new URL(url)
+  const req = require('node:https').request({ host: u.hostname, port: u.port, path: u.pathname, method, cert, key, rejectUnauthorized: false }, (res) => {
+    let body = ''; res.on('data', (c) => body += c); res.on('end', () => console.log(JSON.stringify({ exitCode: 0, status: res.statusCode, body, server: res.headers.server })))
+  })
+  req.on('error', (e) => console.log(JSON.stringify({ exitCode: code(e) }))); req.end()
+} else {
+  fetch(url, { method, signal: AbortSignal.timeout(10000) })
+    .then(async (r) => console.log(JSON.stringify({ exitCode: 0, status: r.status, body: await r.text(), server: r.headers.get('server') })))
+    .catch((e) => console.log(JSON.stringify({ exitCode: code(e) })))
+}`
+
+async function execNode(
+  namespace: string,
+  target: string,
+  container: string | null,
+  args: string[],
+): Promise<Outcome> {
+  const kubectl = [
+    'exec',
+    '-n',
+    namespace,
+    target,
+    ...(container ? ['-c', container] : []),
+    '--',
+    'node',
+    '-e',
+    FETCH_SCRIPT,
+    ...args,
+  ]
+  const { stdout } = await run('kubectl', kubectl, { timeout: 30_000 })
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Outcome
+}
+
+export async function startKindTarget(options: {
+  gatewayUrl: string
+  gatewayHost: string
+  caFile: string
+}): Promise<Target> {
+  const ca = readFileSync(options.caFile, 'utf8')
+  const foreign = await (await CertificateAuthority.create('foreign root')).issueSvid(
+    'spiffe://cluster.local/ns/docs/sa/bucket-sa',
+    3600_000,
+  )
+  const meshUrl = (service: string, port: number, path: string) =>
+    `http://${service}.docs.svc.cluster.local:${port}${path}`
+
+  return {
+    meshCall(from, service, port, method, path) {
+      if (from === 'ingress')
+        throw new Error('kind: the gateway identity is exercised through its routes, not by exec')
+      return execNode('docs', `deploy/${from}`, from, [method, meshUrl(service, port, path)])
+    },
+    refusedCall(from, service, port) {
+      const url = meshUrl(service, port, '/health')
+      if (from === 'plaintext') return execNode('e2e-outside', 'deploy/e2e-client', null, ['GET', url])
+      return execNode('e2e-outside', 'deploy/e2e-client', null, [
+        'GET',
+        url.replace('http:', 'https:'),
+        foreign.certPem,
+        foreign.keyPem,
+      ])
+    },
+    gatewayCall(method, path, host) {
+      const url = new URL(options.gatewayUrl)
+      return new Promise((resolve) => {
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            method,
+            path,
+            ca,
+            servername: options.gatewayHost,
+            headers: { host: host ?? options.gatewayHost, accept: 'text/html' },
+          },
+          (res) => {
+            let body = ''
+            res.on('data', (c: Buffer) => {
+              body += c
+            })
+            res.on('end', () =>
+              resolve({
+                exitCode: 0,
+                status: res.statusCode,
+                body,
+                server: String(res.headers.server ?? ''),
+                reached: null,
+              }),
+            )
+          },
+        )
+        req.on('error', () => resolve({ exitCode: 56, reached: null }))
+        req.end()
+      })
+    },
+    async close() {},
+  }
+}

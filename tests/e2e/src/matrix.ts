@@ -1,0 +1,77 @@
+// Reads matrix.yaml into the list of cells the e2e test asserts.
+import { readFileSync } from 'node:fs'
+import { parse } from 'yaml'
+
+export interface MeshCell {
+  from: string
+  service: string
+  port: number
+  method: string
+  path: string
+  expect: 'allow' | 'deny'
+}
+
+export interface RefusedCell {
+  from: 'plaintext' | 'foreign-ca'
+  service: string
+  port: number
+  exitCode: 56 | 35
+}
+
+export interface GatewayCell {
+  method: string
+  path: string
+  host?: string
+  /** The workload whose sidecar must receive the request. */
+  to?: string
+  /** The path its app must see. */
+  app_path?: string
+  status?: number
+  empty?: boolean
+}
+
+interface MatrixFile {
+  sources: string[]
+  mesh: Record<
+    string,
+    { port: number; probes: Array<{ method: string; path: string; allow: string[] | 'all' }> }
+  >
+  refused: Array<{ service: string; port: number }>
+  gateway: GatewayCell[]
+}
+
+export interface Matrix {
+  mesh: MeshCell[]
+  refused: RefusedCell[]
+  gateway: GatewayCell[]
+}
+
+export function loadMatrix(file: string): Matrix {
+  const data = parse(readFileSync(file, 'utf8')) as MatrixFile
+  const mesh: MeshCell[] = []
+  for (const [service, { port, probes }] of Object.entries(data.mesh)) {
+    for (const probe of probes) {
+      for (const unknown of probe.allow === 'all'
+        ? []
+        : probe.allow.filter((s) => !data.sources.includes(s))) {
+        throw new Error(`matrix: ${service} ${probe.method} ${probe.path} allows unknown source ${unknown}`)
+      }
+      for (const from of data.sources) {
+        const allowed = probe.allow === 'all' || probe.allow.includes(from)
+        mesh.push({
+          from,
+          service,
+          port,
+          method: probe.method,
+          path: probe.path,
+          expect: allowed ? 'allow' : 'deny',
+        })
+      }
+    }
+  }
+  const refused = data.refused.flatMap(({ service, port }) => [
+    { from: 'plaintext' as const, service, port, exitCode: 56 as const },
+    { from: 'foreign-ca' as const, service, port, exitCode: 35 as const },
+  ])
+  return { mesh, refused, gateway: data.gateway }
+}

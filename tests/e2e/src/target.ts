@@ -1,0 +1,24 @@
+// Where the matrix runs: the local mesh, or a kind cluster with Istio.
+
+export interface Outcome {
+  /** curl's exit codes: 0 a response came back, 7 refused, 35 TLS handshake failed, 56 closed without a response. */
+  exitCode: number
+  status?: number
+  body?: string
+  server?: string
+}
+
+export interface Reached {
+  workload: string
+  path: string
+}
+
+export interface Target {
+  /** `from` calls http://<service>.docs.svc.cluster.local:<port><path> as a mesh workload (or the gateway's identity). */
+  meshCall(from: string, service: string, port: number, method: string, path: string): Promise<Outcome>
+  /** A plaintext client, or one with a certificate from another CA, calls the service directly. */
+  refusedCall(from: 'plaintext' | 'foreign-ca', service: string, port: number): Promise<Outcome>
+  /** A browser's request through the ingress gateway, and (where the target can tell) which sidecar received it. */
+  gatewayCall(method: string, path: string, host?: string): Promise<Outcome & { reached: Reached[] | null }>
+  close(): Promise<void>
+}

@@ -1,0 +1,71 @@
+// The allowed/denied matrix (matrix.yaml), cell by cell, against the local
+// mesh by default or a kind cluster with E2E_TARGET=kind.
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startKindTarget } from '../src/kind-target.ts'
+import { startLocalTarget } from '../src/local-target.ts'
+import { loadMatrix } from '../src/matrix.ts'
+import type { Target } from '../src/target.ts'
+
+const matrix = loadMatrix(fileURLToPath(new URL('../matrix.yaml', import.meta.url)))
+const kind = process.env.E2E_TARGET === 'kind'
+
+let target: Target
+beforeAll(async () => {
+  target = kind
+    ? await startKindTarget({
+        gatewayUrl: process.env.E2E_GATEWAY_URL ?? 'https://localhost:8443',
+        gatewayHost: process.env.E2E_GATEWAY_HOST ?? 'docs-mesh.localtest.me',
+        caFile:
+          process.env.E2E_CA_FILE ?? fileURLToPath(new URL('../../../.kind/tls/ca.pem', import.meta.url)),
+      })
+    : await startLocalTarget()
+})
+afterAll(async () => {
+  await target?.close()
+})
+
+describe('service to service', () => {
+  it.each(matrix.mesh.filter((c) => !(kind && c.from === 'ingress')))(
+    '$from → $service $method $path: $expect',
+    async (cell) => {
+      const res = await target.meshCall(cell.from, cell.service, cell.port, cell.method, cell.path)
+      expect(res.exitCode).toBe(0)
+      expect(res.server).toBe('istio-envoy')
+      if (cell.expect === 'deny') {
+        expect(res.status).toBe(403)
+        expect(res.body).toBe('RBAC: access denied')
+      } else {
+        expect(res.body).not.toBe('RBAC: access denied')
+        expect(res.status).toBeLessThan(500)
+      }
+    },
+  )
+})
+
+describe('refused before HTTP', () => {
+  it.each(matrix.refused)('$from → $service:$port: curl exit $exitCode', async (cell) => {
+    const res = await target.refusedCall(cell.from, cell.service, cell.port)
+    expect(res.exitCode).toBe(cell.exitCode)
+    expect(res.status).toBeUndefined()
+  })
+})
+
+describe('through the ingress gateway', () => {
+  it.each(matrix.gateway)('$method $path (host $host) → $to', async (cell) => {
+    const res = await target.gatewayCall(cell.method, cell.path, cell.host)
+    expect(res.exitCode).toBe(0)
+    if (cell.status !== undefined) expect(res.status).toBe(cell.status)
+    if (cell.empty) expect(res.body).toBe('')
+    if (res.reached === null) return // kind cannot tell which sidecar answered
+    if (cell.to === undefined) {
+      expect(res.reached).toEqual([])
+      return
+    }
+    expect(res.reached.map((r) => r.workload)).toEqual([cell.to])
+    if (cell.app_path) expect(res.reached[0]?.path).toBe(cell.app_path)
+    // Whatever the spelling, no API's /internal route is reached from outside.
+    for (const r of res.reached)
+      if (r.workload !== 'frontend') expect(r.path.startsWith('/internal')).toBe(false)
+  })
+})
