@@ -11,11 +11,6 @@ export interface Edge {
   policy: string
 }
 
-const shortName = (principal: string) =>
-  principal.endsWith('/sa/istio-ingressgateway-service-account')
-    ? 'ingress-gateway'
-    : principal.replace(/^.*\/sa\//, '')
-
 function describeOperations(to: CompiledOperation[]): string {
   if (to.length === 0) return 'any request'
   return to
@@ -28,10 +23,17 @@ function describeOperations(to: CompiledOperation[]): string {
     .join('; ')
 }
 
-function sourcesOf(rule: CompiledRule): string[] {
+/** A principal as the workload that runs as it (bucket-sa is bucket-api), or its service account. */
+function sourceName(model: MeshModel, principal: string): string {
+  if (principal.endsWith('/sa/istio-ingressgateway-service-account')) return 'ingress-gateway'
+  const workloads = model.workloads.filter((w) => w.principal === principal).map((w) => w.name)
+  return workloads.length > 0 ? workloads.join(', ') : principal.replace(/^.*\/sa\//, 'sa ')
+}
+
+function sourcesOf(model: MeshModel, rule: CompiledRule): string[] {
   if (rule.from.length === 0) return ['any caller']
   return rule.from.flatMap((s) => {
-    const names = s.principals.map(shortName)
+    const names = s.principals.map((p) => sourceName(model, p))
     if (s.namespaces.length > 0) names.push(...s.namespaces.map((n) => `namespace ${n}`))
     return names.length > 0 ? names : ['any caller']
   })
@@ -57,7 +59,7 @@ export function whoCanCall(model: MeshModel): Edge[] {
         const operations =
           describeOperations(rule.to) +
           (rule.when.length > 0 ? ` when ${rule.when.map((c) => c.key).join(', ')}` : '')
-        for (const from of sourcesOf(rule))
+        for (const from of sourcesOf(model, rule))
           edges.push({ from, to: workload.name, operations, policy: `${policy.id}#${i}` })
       })
     }

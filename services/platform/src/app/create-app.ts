@@ -7,7 +7,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import helmet, { type FastifyHelmetOptions } from '@fastify/helmet'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  LogController,
+  type RawServerDefault,
+} from 'fastify'
 import { callerPlugin, principalOf } from '../caller/caller-plugin.ts'
 import type { BaseConfig } from '../config/load-config.ts'
 import { sessionPlugin } from '../session/session-plugin.ts'
@@ -87,7 +92,7 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
               : {}),
           },
     genReqId: requestIdFrom,
-    requestIdLogLabel: 'request_id',
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
     // Only the sidecar, on loopback, talks to the app; it sets x-forwarded-for.
     trustProxy: ['127.0.0.1', '::1'],
     connectionTimeout: 30_000,

@@ -3,18 +3,7 @@ import Type from 'typebox'
 
 export const BaseConfigSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1' }),
-  LOG_LEVEL: Type.Union(
-    [
-      Type.Literal('fatal'),
-      Type.Literal('error'),
-      Type.Literal('warn'),
-      Type.Literal('info'),
-      Type.Literal('debug'),
-      Type.Literal('trace'),
-      Type.Literal('silent'),
-    ],
-    { default: 'info' },
-  ),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   LOG_PRETTY: Type.Boolean({ default: false }),
   /** A postgres:// URL selects PostgreSQL; anything else is a SQLite file path. */
   DATABASE_URL: Type.String({ default: '.data/docs-mesh.sqlite', minLength: 1 }),

@@ -1,0 +1,159 @@
+// pnpm bench: what the local mesh costs. The same 1 kB request, direct to an
+// app, through one mesh hop (caller's sidecar → callee's sidecar → app) and
+// through the gateway (TLS → gateway → sidecar → app): latency p50/p99 at a
+// fixed 500 requests/s, then throughput with 16 requests in flight. The app,
+// the mesh and this load generator are three processes, as under pnpm dev.
+// Bounded: a few seconds per measurement, loopback only.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { type Dispatcher, Pool, ProxyAgent } from 'undici'
+
+const RATE = 500
+const RATE_SECONDS = 8
+const LOAD_SECONDS = 5
+const IN_FLIGHT = 16
+const payload = Buffer.alloc(1024, 'p')
+
+async function startChild(
+  script: string,
+  args: string[],
+): Promise<{ child: ChildProcess; info: Record<string, unknown> }> {
+  const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url))
+  const child = spawn(
+    tsx,
+    [
+      ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      fileURLToPath(new URL(script, import.meta.url)),
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const [line] = (await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line')) as [
+    string,
+  ]
+  return { child, info: JSON.parse(line) as Record<string, unknown> }
+}
+
+interface Target {
+  name: string
+  dispatcher: Dispatcher
+  origin: string
+  path: string
+}
+
+async function once1k(t: Target): Promise<number> {
+  const started = process.hrtime.bigint()
+  const res = await t.dispatcher.request({
+    origin: t.origin,
+    path: t.path,
+    method: 'POST',
+    body: payload,
+    headers: { 'content-type': 'application/octet-stream' },
+  })
+  await res.body.arrayBuffer()
+  if (res.statusCode !== 200) throw new Error(`${t.name}: HTTP ${res.statusCode}`)
+  return Number(process.hrtime.bigint() - started) / 1e6
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
+
+async function atFixedRate(t: Target): Promise<{ p50: number; p99: number; max: number }> {
+  const latencies: number[] = []
+  const interval = 1000 / RATE
+  const total = RATE * RATE_SECONDS
+  const start = performance.now()
+  const pending: Promise<void>[] = []
+  for (let i = 0; i < total; i++) {
+    const due = start + i * interval
+    const wait = due - performance.now()
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait))
+    pending.push(once1k(t).then((ms) => void latencies.push(ms)))
+  }
+  await Promise.all(pending)
+  latencies.sort((a, b) => a - b)
+  return {
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    max: latencies.at(-1) ?? Number.NaN,
+  }
+}
+
+async function throughput(t: Target): Promise<number> {
+  let done = 0
+  const until = performance.now() + LOAD_SECONDS * 1000
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (performance.now() < until) {
+        await once1k(t)
+        done++
+      }
+    }),
+  )
+  return done / LOAD_SECONDS
+}
+
+const echo = await startChild('./echo-server.ts', [])
+const meshProcess = await startChild('./mesh-server.ts', [String(echo.info.port)])
+const state = meshProcess.info.state as {
+  gatewayPort: number
+  workloads: Record<string, { proxyPort: number }>
+}
+try {
+  const targets: Target[] = [
+    {
+      name: 'direct to the app',
+      dispatcher: new Pool(`http://127.0.0.1:${echo.info.port}`, { connections: 64 }),
+      origin: `http://127.0.0.1:${echo.info.port}`,
+      path: '/sign',
+    },
+    {
+      name: 'one mesh hop',
+      dispatcher: new ProxyAgent({
+        uri: `http://127.0.0.1:${state.workloads['bucket-api']?.proxyPort}`,
+        proxyTunnel: false,
+        connections: 64,
+      }),
+      origin: 'http://signing-api.docs.svc.cluster.local:8001',
+      path: '/sign',
+    },
+    {
+      name: 'gateway to the app',
+      dispatcher: new Pool(`https://localhost:${state.gatewayPort}`, {
+        connections: 64,
+        connect: { ca: meshProcess.info.rootPem as string, servername: 'localhost' },
+      }),
+      origin: `https://localhost:${state.gatewayPort}`,
+      path: '/buckets/bench',
+    },
+  ]
+  const results: Array<{ name: string; p50: number; p99: number; max: number; rps: number }> = []
+  for (const t of targets) {
+    for (let i = 0; i < 200; i++) await once1k(t) // warm up connections and JIT
+    const latency = await atFixedRate(t)
+    const rps = await throughput(t)
+    results.push({ name: t.name, ...latency, rps })
+  }
+  const direct = results[0] as (typeof results)[number]
+  const ms = (n: number) => `${n.toFixed(3)} ms`
+  console.log(
+    `\n1 kB request and response; latency at ${RATE} req/s for ${RATE_SECONDS} s; throughput with ${IN_FLIGHT} in flight for ${LOAD_SECONDS} s\n`,
+  )
+  console.log('| path | p50 | p99 | max | p50 overhead | p99 overhead | throughput |')
+  console.log('|---|---|---|---|---|---|---|')
+  for (const r of results) {
+    const over = r === direct ? ['-', '-'] : [ms(r.p50 - direct.p50), ms(r.p99 - direct.p99)]
+    console.log(
+      `| ${r.name} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${over[0]} | ${over[1]} | ${Math.round(r.rps)} req/s |`,
+    )
+  }
+  const hop = results[1] as (typeof results)[number]
+  const verdict = hop.p99 - direct.p99 < 1 ? 'meets' : 'misses'
+  console.log(`\none mesh hop adds ${ms(hop.p99 - direct.p99)} at p99 (${verdict} the < 1 ms target)`)
+  for (const t of targets) await t.dispatcher.close()
+} finally {
+  meshProcess.child.kill('SIGTERM')
+  echo.child.kill('SIGTERM')
+}
