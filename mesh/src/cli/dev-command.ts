@@ -1,6 +1,5 @@
 // `mesh dev` (behind `pnpm dev`): the whole system in the local mesh. Prints
 // `ready: <gateway url>` once every app answers; Ctrl-C stops everything.
-import { join } from 'node:path'
 import { startSystem } from '../runtime/system.ts'
 import { REPO_ROOT } from './repo-root.ts'
 
@@ -8,6 +7,10 @@ export interface DevArgs {
   manifests: string
   gatewayPort: number
   hostAliases: Record<string, string>
+  /** 'fixed' (the manifests' ports) for people; 'free' lets a test run beside a developer's pnpm dev. */
+  ports: 'fixed' | 'free'
+  meshDir: string
+  dataDir: string
 }
 
 export async function devCommand(args: DevArgs): Promise<void> {
@@ -16,9 +19,9 @@ export async function devCommand(args: DevArgs): Promise<void> {
   const system = await startSystem({
     root: REPO_ROOT,
     manifests: args.manifests,
-    meshDir: join(REPO_ROOT, '.mesh'),
-    dataDir: join(REPO_ROOT, '.data'),
-    ports: 'fixed',
+    meshDir: args.meshDir,
+    dataDir: args.dataDir,
+    ports: args.ports,
     gatewayPort: args.gatewayPort,
     hostAliases: args.hostAliases,
     baseEnv: { ...process.env, LOG_PRETTY: 'true' },

@@ -14,7 +14,7 @@ import { REPO_ROOT } from './repo-root.ts'
 import { UsageError } from './usage-error.ts'
 
 const USAGE = `usage: mesh <command>
-  dev [--manifests DIR] [--gateway-port 8443] [--host-alias localhost=api.rossmck.dev]
+  dev [--manifests DIR] [--gateway-port 8443] [--host-alias localhost=api.rossmck.dev] [--ports fixed|free] [--mesh-dir .mesh] [--data-dir .data]
   authz check --manifests FILE_OR_DIR [--manifests ...] --requests FILE.jsonl
   curl --from <workload|ingress|plaintext|foreign-ca> [-X METHOD] [-H 'k: v']... [-d BODY] URL
   lint [--manifests FILE_OR_DIR]...
@@ -43,12 +43,20 @@ async function main(argv: string[]): Promise<number> {
           manifests: { type: 'string', default: DEFAULT_MANIFESTS },
           'gateway-port': { type: 'string', default: '8443' },
           'host-alias': { type: 'string', multiple: true, default: ['localhost=api.rossmck.dev'] },
+          ports: { type: 'string', default: 'fixed' },
+          'mesh-dir': { type: 'string', default: join(REPO_ROOT, '.mesh') },
+          'data-dir': { type: 'string', default: join(REPO_ROOT, '.data') },
         },
       })
+      if (values.ports !== 'fixed' && values.ports !== 'free')
+        throw new UsageError('--ports is fixed or free')
       await devCommand({
         manifests: resolve(values.manifests),
         gatewayPort: Number(values['gateway-port']),
         hostAliases: aliases(values['host-alias']),
+        ports: values.ports,
+        meshDir: resolve(values['mesh-dir']),
+        dataDir: resolve(values['data-dir']),
       })
       return 0
     }

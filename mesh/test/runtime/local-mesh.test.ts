@@ -157,3 +157,40 @@ describe('SVID rotation', () => {
     expect(new Set(statuses)).toEqual(new Set([200]))
   }, 20_000)
 })
+
+describe('policy changes', () => {
+  it('allow what the edited policy files allow, after a restart', async () => {
+    const { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const dir = mkdtempSync(join(tmpdir(), 'policies-'))
+    cpSync(fileURLToPath(new URL('../../../k8s/base', import.meta.url)), dir, { recursive: true })
+    const file = join(dir, 'istio/authorization-policies.yaml')
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace(
+        '- "cluster.local/ns/docs/sa/identity-sa"',
+        '- "cluster.local/ns/docs/sa/identity-sa"\n              - "cluster.local/ns/docs/sa/admin-sa"',
+      ),
+    )
+    const edited = buildMeshModel(loadManifests(dir))
+    const ca = await CertificateAuthority.create()
+    const apps = await startEchoApps(edited.workloads.map((w) => w.name))
+    const mesh = await startLocalMesh({
+      model: edited,
+      ca,
+      appPorts: apps.ports,
+      inboundPorts: 'ephemeral',
+      gatewayPort: 0,
+      hostAliases: {},
+    })
+    const res = await meshCurl({ model: edited, state: mesh.state, ca }, 'admin-api', {
+      method: 'POST',
+      url: SIGN,
+    })
+    await mesh.close()
+    await apps.close()
+    rmSync(dir, { recursive: true, force: true })
+    expect(res.status).toBe(200)
+  })
+})

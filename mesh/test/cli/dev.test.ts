@@ -1,0 +1,74 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('../../../', import.meta.url))
+
+const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+
+describe('mesh dev', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-dev-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('says ready once every app answers, and Ctrl-C leaves nothing listening behind', async () => {
+    const child = spawn(
+      join(root, 'node_modules/.bin/tsx'),
+      [
+        join(root, 'mesh/src/cli/main.ts'),
+        'dev',
+        '--ports',
+        'free',
+        '--mesh-dir',
+        join(dir, 'mesh'),
+        '--data-dir',
+        join(dir, 'data'),
+      ],
+      {
+        cwd: root,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, LOG_LEVEL: 'warn' },
+      },
+    )
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+    let readyLine = ''
+    for await (const line of lines) {
+      if (line.startsWith('ready: ')) {
+        readyLine = line
+        break
+      }
+    }
+    expect(readyLine).toMatch(/^ready: https:\/\/localhost:\d+$/)
+    const state = JSON.parse(readFileSync(join(dir, 'mesh', 'state.json'), 'utf8')) as {
+      gatewayPort: number
+      workloads: Record<string, { appPort: number; proxyPort: number }>
+    }
+    const ports = [
+      state.gatewayPort,
+      ...Object.values(state.workloads).flatMap((w) => [w.appPort, w.proxyPort]),
+    ]
+    for (const port of ports) expect(await accepts(port), `port ${port} before`).toBe(true)
+
+    // What a terminal's Ctrl-C does: SIGINT to the foreground process group.
+    process.kill(-(child.pid as number), 'SIGINT')
+    const [code] = await once(child, 'exit')
+    // tsx reports an interrupted run as 130 (128 + SIGINT), as shells do.
+    expect([0, 130]).toContain(code)
+    for (const port of ports) expect(await accepts(port), `port ${port} after`).toBe(false)
+    expect(existsSync(join(dir, 'mesh', 'state.json'))).toBe(false)
+  }, 240_000)
+})
