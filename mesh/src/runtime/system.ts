@@ -128,11 +128,14 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     rmSync(stateFile, { force: true })
   }
 
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 180_000)
-  const ready = await Promise.race([
+  const timeoutMs = options.readyTimeoutMs ?? 180_000
+  const deadline = Date.now() + timeoutMs
+  const notReady = await Promise.race([
     Promise.all(
-      specs.map((s) => waitReady(`http://127.0.0.1:${appPorts[s.name]}/health/ready`, deadline)),
-    ).then((r) => r.every(Boolean)),
+      specs.map(async (s) =>
+        (await waitReady(`http://127.0.0.1:${appPorts[s.name]}/health/ready`, deadline)) ? [] : [s.name],
+      ),
+    ).then((lists) => lists.flat()),
     apps.exited.then(({ name, code }) => {
       throw new Error(`${name} exited with code ${code} before the system was ready`)
     }),
@@ -140,9 +143,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     await stop()
     throw error
   })
-  if (!ready) {
+  if (notReady.length > 0) {
     await stop()
-    throw new Error('the system did not become ready in time')
+    throw new Error(`not ready after ${timeoutMs / 1000} s: ${notReady.join(', ')} (see its log above)`)
   }
   return { model, ca, mesh, state: mesh.state, apps, gatewayUrl, stop }
 }

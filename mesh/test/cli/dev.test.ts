@@ -46,13 +46,15 @@ describe('mesh dev', () => {
     )
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
     let readyLine = ''
+    const log: string[] = []
     for await (const line of lines) {
+      log.push(line)
       if (line.startsWith('ready: ')) {
         readyLine = line
         break
       }
     }
-    expect(readyLine).toMatch(/^ready: https:\/\/localhost:\d+$/)
+    expect(readyLine, log.slice(-40).join('\n')).toMatch(/^ready: https:\/\/localhost:\d+$/)
     const state = JSON.parse(readFileSync(join(dir, 'mesh', 'state.json'), 'utf8')) as {
       gatewayPort: number
       workloads: Record<string, { appPort: number; proxyPort: number }>
