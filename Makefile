@@ -16,3 +16,15 @@ test: install
 
 bench: install
 	@$(ENV) pnpm bench
+
+# The cluster path (needs Docker, kind and kubectl; see docs/kind.md).
+.PHONY: kind-up kind-down e2e-kind
+
+kind-up:
+	@scripts/kind-up.sh
+
+kind-down:
+	@scripts/kind-down.sh
+
+e2e-kind: install
+	@$(ENV) E2E_TARGET=kind E2E_CA_FILE=$(CURDIR)/.kind/tls/ca.pem E2E_GATEWAY_HOST=localhost pnpm --filter @docs-mesh/e2e test

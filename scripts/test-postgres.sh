@@ -9,7 +9,7 @@ dir="${TEST_PG_DIR:-/tmp/docs-mesh-test-pg}"
 
 find_bin() {
   local found
-  found="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+  found="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
   [ -n "$found" ] && [ -x "$found/pg_ctl" ] && echo "$found"
 }
 

@@ -18,7 +18,8 @@ function describeOperations(to: CompiledOperation[]): string {
       const methods = o.methods.length > 0 ? o.methods.join('|') : 'any'
       const paths = o.paths.length > 0 ? o.paths.map((p) => p.pattern).join(', ') : '*'
       const not = [...o.notMethods.map((m) => `not ${m}`), ...o.notPaths.map((p) => `not ${p.pattern}`)]
-      return [`${methods} ${paths}`, ...not].join(' ')
+      const ports = o.ports.length > 0 ? ` on port ${o.ports.join('|')}` : ''
+      return [`${methods} ${paths}${ports}`, ...not].join(' ')
     })
     .join('; ')
 }

@@ -62,7 +62,10 @@ export interface GatewayModel {
 
 export interface MeshModel {
   trustDomain: string
+  /** Workloads in the mesh (their namespace does not opt out of sidecar injection). */
   workloads: Workload[]
+  /** Workloads in namespaces labelled istio-injection: disabled, outside the mesh. */
+  outsideWorkloads: Workload[]
   services: MeshService[]
   serviceAccounts: Set<string>
   policies: CompiledPolicy[]
@@ -225,6 +228,7 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
   const model: MeshModel = {
     trustDomain,
     workloads: [],
+    outsideWorkloads: [],
     services: [],
     serviceAccounts: new Set(),
     policies: [],
@@ -233,12 +237,20 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
     virtualServices: [],
     objects,
   }
+  const outsideNamespaces = new Set(
+    objects
+      .filter((o) => o.kind === 'Namespace' && o.metadata.labels?.['istio-injection'] === 'disabled')
+      .map((o) => o.metadata.name),
+  )
   for (const o of objects) {
     switch (o.kind) {
       case 'Deployment':
-      case 'StatefulSet':
-        model.workloads.push(workloadOf(o, trustDomain))
+      case 'StatefulSet': {
+        const workload = workloadOf(o, trustDomain)
+        if (outsideNamespaces.has(workload.namespace)) model.outsideWorkloads.push(workload)
+        else model.workloads.push(workload)
         break
+      }
       case 'Service':
         model.services.push(serviceOf(o))
         break

@@ -15,7 +15,7 @@ beforeAll(async () => {
   target = kind
     ? await startKindTarget({
         gatewayUrl: process.env.E2E_GATEWAY_URL ?? 'https://localhost:8443',
-        gatewayHost: process.env.E2E_GATEWAY_HOST ?? 'docs-mesh.localtest.me',
+        gatewayHost: process.env.E2E_GATEWAY_HOST ?? 'localhost',
         caFile:
           process.env.E2E_CA_FILE ?? fileURLToPath(new URL('../../../.kind/tls/ca.pem', import.meta.url)),
       })

@@ -1,0 +1,134 @@
+// Static checks of every manifest set this repository ships: it builds with
+// kustomize, each object validates against the Kubernetes or Istio schema,
+// and the rendered set passes mesh lint.
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { K8sObject } from '@docs-mesh/mesh'
+import { lintObjects } from '@docs-mesh/mesh'
+import * as istio from '@kubernetes-models/istio'
+import * as kubernetes from 'kubernetes-models'
+import { describe, expect, it } from 'vitest'
+import { parseAllDocuments } from 'yaml'
+
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+const SETS = {
+  base: here('../base'),
+  'overlays/kind': here('../overlays/kind'),
+  'overlays/production': here('../overlays/production'),
+}
+
+const kubectl = (() => {
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+type Model = new (data: unknown) => { validate(): void }
+
+/** The schema class for an object: `apps/v1` Deployment is kubernetes.apps.v1.Deployment. */
+function modelFor(apiVersion: string, kind: string): Model | undefined {
+  const [group = '', version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion]
+  const key = group === '' ? '' : group.replace(/\.(\w)/g, (_m, c: string) => c.toUpperCase())
+  const root = (group.endsWith('istio.io') ? istio : kubernetes) as unknown as Record<
+    string,
+    Record<string, Record<string, Model>>
+  >
+  const versions = key === '' ? (root as unknown as Record<string, Record<string, Model>>) : root[key]
+  return (versions?.[version as string] as Record<string, Model> | undefined)?.[kind]
+}
+
+describe.skipIf(!kubectl).each(Object.entries(SETS))('%s', (_name, dir) => {
+  const rendered = kubectl ? execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' }) : ''
+  const objects = parseAllDocuments(rendered).map((d) => d.toJS() as K8sObject)
+
+  it('builds with kustomize', () => {
+    expect(objects.length).toBeGreaterThan(0)
+  })
+
+  it('validates every object against the Kubernetes and Istio schemas', () => {
+    for (const o of objects) {
+      const Model = modelFor(o.apiVersion, o.kind)
+      expect(Model, `no schema for ${o.apiVersion} ${o.kind}`).toBeDefined()
+      expect(
+        () => new (Model as Model)(o).validate(),
+        `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`,
+      ).not.toThrow()
+    }
+  })
+
+  it('passes mesh lint', () => {
+    expect(lintObjects(objects)).toEqual([])
+  })
+
+  it('runs every container non-root, read-only, without privileges, with probes, requests and limits', () => {
+    for (const o of objects.filter((x) => x.kind === 'Deployment' || x.kind === 'StatefulSet')) {
+      const pod = (o.spec as { template: { spec: Record<string, any> } }).template.spec
+      const where = `${o.kind} ${o.metadata.name}`
+      expect(pod.securityContext?.runAsNonRoot, where).toBe(true)
+      for (const c of pod.containers as Array<Record<string, any>>) {
+        expect(c.securityContext?.readOnlyRootFilesystem, where).toBe(true)
+        expect(c.securityContext?.allowPrivilegeEscalation, where).toBe(false)
+        expect(c.securityContext?.capabilities?.drop, where).toContain('ALL')
+        expect(c.resources?.requests && c.resources?.limits, where).toBeTruthy()
+        if (o.metadata.namespace === 'docs') expect(c.readinessProbe && c.livenessProbe, where).toBeTruthy()
+      }
+    }
+  })
+})
+
+describe('kubectl', () => {
+  it.skipIf(kubectl)('is not installed: the kustomize checks above were skipped', () => {
+    expect(kubectl).toBe(false)
+  })
+})
+
+describe.skipIf(!kubectl)('the overlays', () => {
+  const render = (dir: string) =>
+    parseAllDocuments(execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' })).map(
+      (d) => d.toJS() as K8sObject,
+    )
+
+  it('kind serves localhost, pulls no image, and admits only the five APIs to PostgreSQL', () => {
+    const objects = render(SETS['overlays/kind'])
+    const gateway = objects.find((o) => o.kind === 'Gateway') as K8sObject
+    expect((gateway.spec as { servers: Array<{ hosts: string[] }> }).servers[0]?.hosts).toEqual(['localhost'])
+    for (const d of objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === 'docs')) {
+      const c = (
+        d.spec as { template: { spec: { containers: Array<{ image: string; imagePullPolicy: string }> } } }
+      ).template.spec.containers[0]
+      expect(c?.image).toMatch(/^docs-mesh\/[a-z-]+:kind$/)
+      expect(c?.imagePullPolicy).toBe('IfNotPresent')
+    }
+    const db = objects.find(
+      (o) => o.kind === 'AuthorizationPolicy' && o.metadata.name === 'postgres',
+    ) as K8sObject
+    expect(JSON.stringify(db.spec)).toContain('"ports":["5432"]')
+  })
+
+  it('production keeps api.rossmck.dev and its TLS secret', () => {
+    const gateway = render(SETS['overlays/production']).find((o) => o.kind === 'Gateway') as K8sObject
+    expect(gateway.spec).toMatchObject({
+      servers: [{ hosts: ['api.rossmck.dev'], tls: { mode: 'SIMPLE', credentialName: 'api-tls-cert' } }],
+    })
+  })
+})
+
+describe('scripts', () => {
+  const shellcheck = (() => {
+    try {
+      execFileSync('shellcheck', ['--version'], { stdio: 'ignore' })
+      return true
+    } catch {
+      return false
+    }
+  })()
+  it.skipIf(!shellcheck)('pass shellcheck', () => {
+    const root = here('../../')
+    expect(() =>
+      execFileSync('sh', ['-c', 'shellcheck scripts/*.sh .ci/run'], { cwd: root, stdio: 'pipe' }),
+    ).not.toThrow()
+  })
+})
