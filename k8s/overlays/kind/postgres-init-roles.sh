@@ -1,0 +1,29 @@
+#!/bin/sh
+# Runs once, on an empty data directory (the postgres image's initdb hook):
+# one login role per API, each allowed only its own tables. The passwords come
+# from the environment: on kind the Secret postgres-roles (scripts/kind-secrets.sh),
+# under docker compose its local-only values.
+set -eu
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
+  -v bucket="$BUCKET_API_PASSWORD" -v signing="$SIGNING_API_PASSWORD" \
+  -v verification="$VERIFICATION_API_PASSWORD" -v identity="$IDENTITY_API_PASSWORD" \
+  -v admin="$ADMIN_API_PASSWORD" <<'SQL'
+CREATE ROLE bucket_api LOGIN PASSWORD :'bucket';
+CREATE ROLE signing_api LOGIN PASSWORD :'signing';
+CREATE ROLE verification_api LOGIN PASSWORD :'verification';
+CREATE ROLE identity_api LOGIN PASSWORD :'identity';
+CREATE ROLE admin_api LOGIN PASSWORD :'admin';
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO bucket_api, signing_api, verification_api, identity_api, admin_api;
+-- The owners of migration groups create their own tables.
+GRANT CREATE ON SCHEMA public TO signing_api, identity_api, bucket_api;
+-- audit (signing-api's): every API appends to the chain and reads it.
+ALTER DEFAULT PRIVILEGES FOR ROLE signing_api IN SCHEMA public
+  GRANT SELECT, INSERT ON TABLES TO bucket_api, verification_api, identity_api, admin_api;
+-- identity (identity-api's): every service checks sessions itself.
+ALTER DEFAULT PRIVILEGES FOR ROLE identity_api IN SCHEMA public
+  GRANT SELECT ON TABLES TO bucket_api, signing_api, verification_api, admin_api;
+-- buckets (bucket-api's): admin-api reads them for its views.
+ALTER DEFAULT PRIVILEGES FOR ROLE bucket_api IN SCHEMA public
+  GRANT SELECT ON TABLES TO admin_api;
+SQL
