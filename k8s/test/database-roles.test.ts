@@ -4,7 +4,14 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { appendAuditEntry, connectDatabase, type DatabaseHandle, isGroupMigrated, migrateGroup, verifyAuditChain } from '@docs-mesh/platform'
+import {
+  appendAuditEntry,
+  connectDatabase,
+  type DatabaseHandle,
+  isGroupMigrated,
+  migrateGroup,
+  verifyAuditChain,
+} from '@docs-mesh/platform'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -66,7 +73,10 @@ describe.skipIf(!admin || !hasPsql)('database roles (postgres-init-roles.sh)', (
   })
   afterAll(async () => {
     await Promise.all(handles.map((h) => h.close()))
-    await sql(`drop database if exists ${database} with (force)`, ...ROLES.map((r) => `drop role if exists ${r}`))
+    await sql(
+      `drop database if exists ${database} with (force)`,
+      ...ROLES.map((r) => `drop role if exists ${r}`),
+    )
   })
 
   it('lets each owner migrate its tables, and the others use them as they should', async () => {
@@ -79,13 +89,27 @@ describe.skipIf(!admin || !hasPsql)('database roles (postgres-init-roles.sh)', (
     await appendAuditEntry(bucket, { type: 'bucket.create', data: { bucket: 'b1' } })
     expect((await verifyAuditChain(as('admin_api'))).valid).toBe(true)
 
-    await expect(bucket.db.updateTable('audit_entries').set({ data: '{}' }).execute()).rejects.toThrow(/permission denied/)
+    await expect(bucket.db.updateTable('audit_entries').set({ data: '{}' }).execute()).rejects.toThrow(
+      /permission denied/,
+    )
     await expect(bucket.db.deleteFrom('audit_entries').execute()).rejects.toThrow(/permission denied/)
     await expect(
-      bucket.db.insertInto('users').values({ id: 'u', email: 'e', display_name: 'd', role: 'admin', created_at: 'now', disabled_at: null }).execute(),
+      bucket.db
+        .insertInto('users')
+        .values({
+          id: 'u',
+          email: 'e',
+          display_name: 'd',
+          role: 'admin',
+          created_at: 'now',
+          disabled_at: null,
+        })
+        .execute(),
     ).rejects.toThrow(/permission denied/)
     const verification = as('verification_api')
-    await expect(verification.db.schema.createTable('mine').addColumn('id', 'integer').execute()).rejects.toThrow(/permission denied/)
+    await expect(
+      verification.db.schema.createTable('mine').addColumn('id', 'integer').execute(),
+    ).rejects.toThrow(/permission denied/)
     expect(await verification.db.selectFrom('sessions').selectAll().execute()).toEqual([])
   })
 })
