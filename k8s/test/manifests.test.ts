@@ -28,6 +28,20 @@ const kubectl = (() => {
 
 type Model = new (data: unknown) => { validate(): void }
 
+interface PodSpec {
+  securityContext?: { runAsNonRoot?: boolean }
+  containers: Array<{
+    securityContext?: {
+      readOnlyRootFilesystem?: boolean
+      allowPrivilegeEscalation?: boolean
+      capabilities?: { drop?: string[] }
+    }
+    resources?: { requests?: unknown; limits?: unknown }
+    readinessProbe?: unknown
+    livenessProbe?: unknown
+  }>
+}
+
 /** The schema class for an object: `apps/v1` Deployment is kubernetes.apps.v1.Deployment. */
 function modelFor(apiVersion: string, kind: string): Model | undefined {
   const [group = '', version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion]
@@ -65,10 +79,10 @@ describe.skipIf(!kubectl).each(Object.entries(SETS))('%s', (_name, dir) => {
 
   it('runs every container non-root, read-only, without privileges, with probes, requests and limits', () => {
     for (const o of objects.filter((x) => x.kind === 'Deployment' || x.kind === 'StatefulSet')) {
-      const pod = (o.spec as { template: { spec: Record<string, any> } }).template.spec
+      const pod = (o.spec as { template: { spec: PodSpec } }).template.spec
       const where = `${o.kind} ${o.metadata.name}`
       expect(pod.securityContext?.runAsNonRoot, where).toBe(true)
-      for (const c of pod.containers as Array<Record<string, any>>) {
+      for (const c of pod.containers) {
         expect(c.securityContext?.readOnlyRootFilesystem, where).toBe(true)
         expect(c.securityContext?.allowPrivilegeEscalation, where).toBe(false)
         expect(c.securityContext?.capabilities?.drop, where).toContain('ALL')

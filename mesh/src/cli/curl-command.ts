@@ -33,12 +33,7 @@ export async function curlCommand(args: CurlArgs, write: (text: string) => void)
     if (i <= 0) throw new UsageError(`header "${h}" is not "name: value"`)
     headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim()
   }
-  let url: URL
-  try {
-    url = new URL(args.url)
-  } catch {
-    throw new UsageError(`not a URL: ${args.url}`)
-  }
+  if (!URL.canParse(args.url)) throw new UsageError(`not a URL: ${args.url}`)
   const ctx = {
     model: buildMeshModel(loadManifests(saved.manifests)),
     state: saved,

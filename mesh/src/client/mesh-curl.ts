@@ -181,45 +181,26 @@ export async function meshCurl(
 
   if (from === 'plaintext') return send(httpRequest, base, request.body, timeoutMs)
 
-  const checkServerIdentity = (_host: string, cert: PeerCertificate) =>
-    spiffeIdOf(cert.raw) === endpoint.spiffeId ? undefined : new Error(`server is not ${endpoint.spiffeId}`)
-  if (from === 'foreign-ca') {
-    // A convincing identity from a CA the mesh does not trust.
-    const svid = await svidFrom(
-      foreignCa,
-      `spiffe://${ctx.model.trustDomain}/ns/docs/sa/bucket-sa`,
-      'foreign',
-    )
-    return send(
-      httpsRequest,
-      {
-        ...base,
-        ca: ctx.ca.rootPem,
-        cert: svid.certPem,
-        key: svid.keyPem,
-        checkServerIdentity,
-        agent: false,
-      },
-      request.body,
-      timeoutMs,
-    )
-  }
-  if (from === 'ingress') {
-    const principal = `${ctx.model.trustDomain}/ns/${GATEWAY_WORKLOAD.namespace}/sa/${GATEWAY_WORKLOAD.serviceAccount}`
-    const svid = await svidFrom(ctx.ca, `spiffe://${principal}`, `ingress:${principal}`)
-    return send(
-      httpsRequest,
-      {
-        ...base,
-        ca: ctx.ca.rootPem,
-        cert: svid.certPem,
-        key: svid.keyPem,
-        checkServerIdentity,
-        agent: false,
-      },
-      request.body,
-      timeoutMs,
-    )
+  // mTLS straight to the destination's sidecar, as the gateway's identity or
+  // with a convincing SVID from a CA the mesh does not trust.
+  const gatewayPrincipal = `${ctx.model.trustDomain}/ns/${GATEWAY_WORKLOAD.namespace}/sa/${GATEWAY_WORKLOAD.serviceAccount}`
+  const svid =
+    from === 'ingress'
+      ? await svidFrom(ctx.ca, `spiffe://${gatewayPrincipal}`, `ingress:${gatewayPrincipal}`)
+      : from === 'foreign-ca'
+        ? await svidFrom(foreignCa, `spiffe://${ctx.model.trustDomain}/ns/docs/sa/bucket-sa`, 'foreign')
+        : null
+  if (svid) {
+    const checkServerIdentity = (_host: string, cert: PeerCertificate) =>
+      spiffeIdOf(cert.raw) === endpoint.spiffeId ? undefined : new Error(`server is not ${endpoint.spiffeId}`)
+    const tls = {
+      ca: ctx.ca.rootPem,
+      cert: svid.certPem,
+      key: svid.keyPem,
+      checkServerIdentity,
+      agent: false,
+    }
+    return send(httpsRequest, { ...base, ...tls }, request.body, timeoutMs)
   }
   return {
     exitCode: 7,

@@ -3,9 +3,7 @@
 // client with its own SVID (istio-ingressgateway-service-account). Policies
 // that select the gateway workload are enforced here too.
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
 import { createServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
 import type { CompiledPolicy } from '../authz/compile-policy.ts'
 import { evaluate } from '../authz/evaluate.ts'
 import { normalizePath, splitPathAndQuery } from '../authz/normalize-path.ts'
@@ -18,7 +16,7 @@ import {
   sendUpstreamUnavailable,
 } from '../sidecar/envoy-responses.ts'
 import { endToEndHeaders, forward } from '../sidecar/forward.ts'
-import type { RunningSidecar } from '../sidecar/inbound-sidecar.ts'
+import { listenOnLoopback, type RunningSidecar } from '../sidecar/listen.ts'
 import type { MeshClient } from '../sidecar/mesh-client.ts'
 import type { ServiceDirectory } from '../sidecar/service-directory.ts'
 import { hostMatches, matchRoute } from './match-route.ts'
@@ -112,13 +110,5 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     })
   })
 
-  server.listen(options.listenPort, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    port: (server.address() as AddressInfo).port,
-    async close() {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
+  return listenOnLoopback(server, options.listenPort)
 }

@@ -3,9 +3,7 @@
 // checked, the AuthorizationPolicies asked, and an allowed request forwarded
 // to the app on loopback with x-forwarded-client-cert as Istio sets it.
 import { createHash } from 'node:crypto'
-import { once } from 'node:events'
 import { createServer, type Server } from 'node:https'
-import type { AddressInfo } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { Pool } from 'undici'
 import type { CompiledPolicy } from '../authz/compile-policy.ts'
@@ -16,6 +14,9 @@ import type { SvidSource } from '../ca/svid-rotation.ts'
 import type { Workload } from '../manifests/mesh-model.ts'
 import { sendBadRequest, sendRbacDenied } from './envoy-responses.ts'
 import { endToEndHeaders, forward } from './forward.ts'
+import { listenOnLoopback, type RunningSidecar } from './listen.ts'
+
+export type { RunningSidecar }
 
 export type DecisionLog = (entry: {
   workload: string
@@ -37,11 +38,6 @@ export interface InboundSidecarOptions {
   listenPort: number
   appPort: number
   onDecision?: DecisionLog
-}
-
-export interface RunningSidecar {
-  port: number
-  close(): Promise<void>
 }
 
 interface PeerInfo {
@@ -122,14 +118,7 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
     void forward(req, res, { dispatcher: app, path: path + splitPathAndQuery(target).query, headers })
   })
 
-  server.listen(options.listenPort, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    port: (server.address() as AddressInfo).port,
-    async close() {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-      await app.destroy()
-    },
-  }
+  return listenOnLoopback(server, options.listenPort, async () => {
+    await app.destroy()
+  })
 }

@@ -4,13 +4,11 @@
 // the destination's identity. Any other host is refused (REGISTRY_ONLY): apps
 // reach the outside world through NO_PROXY, never through the mesh.
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import type { Workload } from '../manifests/mesh-model.ts'
 import { sendBadRequest, sendUnknownHost } from './envoy-responses.ts'
 import { endToEndHeaders, forward } from './forward.ts'
-import type { RunningSidecar } from './inbound-sidecar.ts'
+import { listenOnLoopback, type RunningSidecar } from './listen.ts'
 import type { MeshClient } from './mesh-client.ts'
 import type { ServiceDirectory } from './service-directory.ts'
 
@@ -49,13 +47,5 @@ export async function startOutboundProxy(options: OutboundProxyOptions): Promise
   server.on('connect', (_req, socket) => {
     socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nserver: istio-envoy\r\n\r\n')
   })
-  server.listen(options.listenPort, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    port: (server.address() as AddressInfo).port,
-    async close() {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
+  return listenOnLoopback(server, options.listenPort)
 }

@@ -136,9 +136,9 @@ describe('policy engine semantics', () => {
 
   it('matches normalized paths, so dot-segment and escape tricks do not slip past', () => {
     const set = policies(
-      policy(
+      `${policy(
         '  action: DENY\n  rules:\n    - to:\n        - operation:\n            paths: ["/internal/*"]',
-      ) + `\n---\n${policy('  rules:\n    - {}', 'name: all\n  namespace: docs')}`,
+      )}\n---\n${policy('  rules:\n    - {}', 'name: all\n  namespace: docs')}`,
     )
     for (const path of [
       '/internal/users',

@@ -1,22 +1,9 @@
-import { createTestDatabase } from '@docs-mesh/platform/testing'
-import { describe, expect, it } from 'vitest'
+import { serviceHealthSuite } from '@docs-mesh/platform/testing'
 import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
+import { service } from '../src/service.ts'
 
-describe('signing-api health', () => {
-  it('is alive, is ready once its dependencies are, and publishes its OpenAPI document', async () => {
-    const database = await createTestDatabase('sqlite', process.env)
-    const app = await buildApp(loadServiceConfig({ DATABASE_URL: database.url }), { logger: false })
-
-    const alive = await app.inject({ method: 'GET', url: '/health' })
-    expect(alive.json()).toEqual({ status: 'ok', service: 'signing-api' })
-    const ready = await app.inject({ method: 'GET', url: '/health/ready' })
-    expect(ready.statusCode).toBe(200)
-    expect(ready.json().checks).toEqual({ database: true, 'migrations:audit': true })
-    const openapi = await app.inject({ method: 'GET', url: '/sign/openapi.json' })
-    expect(openapi.json()).toMatchObject({ openapi: '3.1.0', info: { title: 'signing-api' } })
-
-    await app.close()
-    await database.drop()
-  })
+serviceHealthSuite({
+  service,
+  build: (env) => buildApp(loadServiceConfig(env), { logger: false }),
 })

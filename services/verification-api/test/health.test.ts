@@ -1,27 +1,9 @@
-import { migrateGroup } from '@docs-mesh/platform'
-import { createTestDatabase } from '@docs-mesh/platform/testing'
-import { describe, expect, it } from 'vitest'
+import { serviceHealthSuite } from '@docs-mesh/platform/testing'
 import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
+import { service } from '../src/service.ts'
 
-describe('verification-api health', () => {
-  it('is alive, is ready once its dependencies are, and publishes its OpenAPI document', async () => {
-    const database = await createTestDatabase('sqlite', process.env)
-    const app = await buildApp(loadServiceConfig({ DATABASE_URL: database.url }), { logger: false })
-
-    const alive = await app.inject({ method: 'GET', url: '/health' })
-    expect(alive.json()).toEqual({ status: 'ok', service: 'verification-api' })
-    const notYet = await app.inject({ method: 'GET', url: '/health/ready' })
-    expect(notYet.statusCode).toBe(503)
-    expect(notYet.json().detail).toContain('migrations:audit')
-    for (const group of ['audit'] as const) await migrateGroup(app.database, group)
-    const ready = await app.inject({ method: 'GET', url: '/health/ready' })
-    expect(ready.statusCode).toBe(200)
-    expect(ready.json().checks).toEqual({ database: true, 'migrations:audit': true })
-    const openapi = await app.inject({ method: 'GET', url: '/verify/openapi.json' })
-    expect(openapi.json()).toMatchObject({ openapi: '3.1.0', info: { title: 'verification-api' } })
-
-    await app.close()
-    await database.drop()
-  })
+serviceHealthSuite({
+  service,
+  build: (env) => buildApp(loadServiceConfig(env), { logger: false }),
 })
