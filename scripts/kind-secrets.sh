@@ -35,6 +35,13 @@ fi
 kubectl -n docs create secret generic postgres-roles --from-env-file="$passwords" \
   --dry-run=client -o yaml | kubectl apply -f -
 
+kek=.kind/key-encryption-key
+if [ ! -f "$kek" ]; then
+  (umask 077 && openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n' > "$kek")
+fi
+kubectl -n docs create secret generic signing-keys --from-file=key-encryption-key="$kek" \
+  --dry-run=client -o yaml | kubectl apply -f -
+
 # shellcheck disable=SC1090
 . "$passwords"
 url() { echo "postgres://$1:$2@postgres.docs.svc.cluster.local:5432/docs"; }

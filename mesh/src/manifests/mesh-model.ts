@@ -13,8 +13,10 @@ export interface Workload {
   /** Istio principal: `<trust domain>/ns/<namespace>/sa/<service account>`. */
   principal: string
   containerPorts: number[]
-  /** Literal env values from the first container (valueFrom entries are cluster-only). */
+  /** Literal env values from the first container. */
   env: Record<string, string>
+  /** Env values the first container reads from Secrets: name → the Secret and key. */
+  secretEnv: Record<string, { secret: string; key: string }>
 }
 
 export interface ServicePort {
@@ -97,10 +99,19 @@ function workloadOf(o: K8sObject, trustDomain: string): Workload {
   const namespace = o.metadata.namespace ?? 'default'
   const containers = (podSpec.containers ?? []) as Array<{
     ports?: Array<{ containerPort: number }>
-    env?: Array<{ name: string; value?: string }>
+    env?: Array<{
+      name: string
+      value?: string
+      valueFrom?: { secretKeyRef?: { name: string; key: string } }
+    }>
   }>
   const env: Record<string, string> = {}
-  for (const e of containers[0]?.env ?? []) if (typeof e.value === 'string') env[e.name] = e.value
+  const secretEnv: Record<string, { secret: string; key: string }> = {}
+  for (const e of containers[0]?.env ?? []) {
+    if (typeof e.value === 'string') env[e.name] = e.value
+    const ref = e.valueFrom?.secretKeyRef
+    if (ref) secretEnv[e.name] = { secret: ref.name, key: ref.key }
+  }
   return {
     name: o.metadata.name,
     namespace,
@@ -109,6 +120,7 @@ function workloadOf(o: K8sObject, trustDomain: string): Workload {
     principal: `${trustDomain}/ns/${namespace}/sa/${serviceAccount}`,
     containerPorts: containers.flatMap((c) => (c.ports ?? []).map((p) => port(p.containerPort, where))),
     env,
+    secretEnv,
   }
 }
 

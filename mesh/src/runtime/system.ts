@@ -1,10 +1,12 @@
 // The whole system on a laptop: the manifests in k8s/base run by the local
 // mesh, each workload's app started from its workspace package behind its
 // sidecar. `mesh dev` and the e2e tests both start it from here.
+
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
 import { buildMeshModel, type MeshModel } from '../manifests/mesh-model.ts'
@@ -41,6 +43,29 @@ export interface RunningSystem {
 }
 
 export const STATE_FILE = 'state.json'
+
+/**
+ * What a Deployment reads from Secrets, made up locally: a random 32-byte
+ * value per Secret key, kept in <meshDir>/secrets/<secret>.json (mode 0600)
+ * so it survives restarts, as a cluster's Secret would.
+ */
+export function localSecretValues(
+  meshDir: string,
+  refs: Record<string, { secret: string; key: string }>,
+): Record<string, string> {
+  const values: Record<string, string> = {}
+  for (const [name, { secret, key }] of Object.entries(refs)) {
+    const file = join(meshDir, 'secrets', `${secret}.json`)
+    const stored = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>) : {}
+    if (stored[key] === undefined) {
+      stored[key] = randomBytes(32).toString('base64url')
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+      writeFileSync(file, JSON.stringify(stored, null, 2), { mode: 0o600 })
+    }
+    values[name] = stored[key] as string
+  }
+  return values
+}
 
 async function freePort(): Promise<number> {
   const server = createServer()
@@ -109,6 +134,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       dir: s.dir,
       script: s.script,
       env: {
+        ...localSecretValues(options.meshDir, s.workload.secretEnv),
         ...s.workload.env,
         HOST: '127.0.0.1',
         PORT: String(appPorts[s.name]),

@@ -1,12 +1,40 @@
 // Builds signing-api without listening, for the server and for tests.
-import { createServiceApp, type ServiceApp } from '@docs-mesh/platform'
+import { createServiceApp, principalOf, type ServiceApp } from '@docs-mesh/platform'
+import { createWitness } from './checkpoints/witness.ts'
 import type { Config } from './config.ts'
+import { parseKeyEncryptionKey } from './keys/key-encryption.ts'
+import { createSigningKeys } from './keys/signing-keys.ts'
+import { signRoutes } from './routes/sign.ts'
 import { service } from './service.ts'
 
+const DAY_MS = 24 * 3600_000
+
 export async function buildApp(config: Config, options: { logger?: boolean } = {}): Promise<ServiceApp> {
-  return createServiceApp({
-    service,
-    config,
-    ...options,
+  const app = await createServiceApp({ service, config, ...options })
+  const keys = createSigningKeys(app.database, {
+    kek: parseKeyEncryptionKey(config.KEY_ENCRYPTION_KEY),
+    maxAgeMs: config.KEY_MAX_AGE_DAYS * DAY_MS,
   })
+  // Made (or rotated) at start, so a wrong key-encryption key stops the process now, not at the first request.
+  await keys.active()
+  const principal = (sa: string) => principalOf(config.TRUST_DOMAIN, config.POD_NAMESPACE, sa)
+  signRoutes(app, { keys, callers: [principal('bucket-sa'), principal('identity-sa')] })
+
+  const witness = createWitness(app.database, keys)
+  if (config.CHECKPOINT_INTERVAL_SECONDS > 0) {
+    const stop = witness.schedule(config.CHECKPOINT_INTERVAL_SECONDS * 1000, (err) =>
+      app.log.error({ err }, 'checkpoint failed'),
+    )
+    app.addHook('onClose', async () => stop())
+  }
+  app.decorate('witness', witness)
+  app.decorate('signingKeys', keys)
+  return app
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    witness: ReturnType<typeof createWitness>
+    signingKeys: import('./keys/signing-keys.ts').SigningKeys
+  }
 }

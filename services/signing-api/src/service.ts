@@ -6,6 +6,6 @@ export const service: ServiceDefinition = {
   serviceAccount: 'signing-sa',
   routePrefix: '/sign',
   database: true,
-  owns: ['audit'],
+  owns: ['audit', 'signing'],
   reads: [],
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { serviceHealthSuite } from '@docs-mesh/platform/testing'
 import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
@@ -5,5 +6,8 @@ import { service } from '../src/service.ts'
 
 serviceHealthSuite({
   service,
-  build: (env) => buildApp(loadServiceConfig(env), { logger: false }),
+  build: (env) =>
+    buildApp(loadServiceConfig({ ...env, KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') }), {
+      logger: false,
+    }),
 })

@@ -99,6 +99,8 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
     requestTimeout: 60_000,
     keepAliveTimeout: 75_000,
     return503OnClosing: true,
+    // An unknown field is an error the client should hear about, not something to drop silently.
+    ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('service', service)

@@ -1,4 +1,10 @@
 export { type AuditEntry, type AuditEvent, appendAuditEntry } from './append-entry.ts'
+export {
+  type CheckpointProblem,
+  type CheckpointVerification,
+  checkpointMessage,
+  verifyCheckpoints,
+} from './checkpoints.ts'
 export { canonicalJson, entryHash, GENESIS_HASH } from './entry-hash.ts'
 export {
   type ChainBreak,

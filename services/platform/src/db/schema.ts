@@ -45,11 +45,45 @@ export interface SessionTable {
   revoked_at: Timestamp | null
 }
 
+export interface SigningKeyTable {
+  key_id: string
+  public_key: string
+  private_key_encrypted: string
+  created_at: Timestamp
+  retired_at: Timestamp | null
+  revoked_at: Timestamp | null
+  revocation_reason: string | null
+}
+
+export interface SignatureTable {
+  signature_id: string
+  key_id: string
+  sha256: string
+  purpose: string
+  subject_id: string
+  user_id: string | null
+  signature: string
+  caller: string
+  signed_at: Timestamp
+}
+
+export interface AuditCheckpointTable {
+  id: string
+  entry_id: number
+  entry_hash: string
+  key_id: string
+  signature: string
+  signed_at: Timestamp
+}
+
 export interface Database {
   audit_entries: AuditEntryTable
   users: UserTable
   session_keys: SessionKeyTable
   sessions: SessionTable
+  signing_keys: SigningKeyTable
+  signatures: SignatureTable
+  audit_checkpoints: AuditCheckpointTable
 }
 
 export type { Generated }

@@ -1,12 +1,16 @@
 // Kysely's SQLite dialect, made safe for several processes on one file.
 // Every transaction starts with BEGIN IMMEDIATE: it takes the write lock up
 // front, waiting (busy timeout) for other processes, instead of failing with
-// SQLITE_BUSY when a reader later tries to write in WAL mode. Migrations and
-// audit appends rely on it to run one process at a time.
+// SQLITE_BUSY when a reader later tries to write in WAL mode. And migrations
+// run in such a transaction: SQLite's DDL is transactional, but Kysely's
+// SQLite adapter says it is not, so by default services starting together
+// would race to create the same tables.
 import {
   CompiledQuery,
   type DatabaseConnection,
+  type DialectAdapter,
   type Driver,
+  SqliteAdapter,
   SqliteDialect,
   type SqliteDialectConfig,
   SqliteDriver,
@@ -15,6 +19,12 @@ import {
 class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'))
+  }
+}
+
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true
   }
 }
 
@@ -28,5 +38,9 @@ export class CrossProcessSqliteDialect extends SqliteDialect {
 
   override createDriver(): Driver {
     return new ImmediateSqliteDriver(this.#config)
+  }
+
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter()
   }
 }

@@ -3,10 +3,12 @@
 import type { Migration } from 'kysely/migration'
 import { auditMigrations } from './audit/index.ts'
 import { identityMigrations } from './identity/index.ts'
+import { signingMigrations } from './signing/index.ts'
 
-export type MigrationGroup = 'audit' | 'identity'
+export type MigrationGroup = 'audit' | 'identity' | 'signing'
 
 export const migrationGroups: Record<MigrationGroup, Record<string, Migration>> = {
   audit: auditMigrations,
   identity: identityMigrations,
+  signing: signingMigrations,
 }

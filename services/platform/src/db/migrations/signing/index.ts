@@ -1,0 +1,6 @@
+import type { Migration } from 'kysely/migration'
+import * as m0001 from './0001_keys_signatures_checkpoints.ts'
+
+export const signingMigrations: Record<string, Migration> = {
+  '0001_keys_signatures_checkpoints': m0001,
+}

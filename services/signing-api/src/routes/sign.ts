@@ -1,0 +1,62 @@
+// POST /sign: the platform signs a SHA-256 digest (Ed25519 over the 32 raw
+// bytes) for bucket-api (upload receipts) and identity-api (user key
+// attestations), records the signature and audits it.
+import { randomUUID } from 'node:crypto'
+import { appendAuditEntry, type ServiceApp } from '@docs-mesh/platform'
+import Type from 'typebox'
+import type { SigningKeys } from '../keys/signing-keys.ts'
+
+export const SignRequest = Type.Object(
+  {
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'the digest to sign, lower-case hex' }),
+    purpose: Type.Enum(['upload_receipt', 'key_attestation']),
+    subject_id: Type.String({ minLength: 1, maxLength: 200 }),
+    user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 36 })),
+  },
+  { additionalProperties: false },
+)
+
+export const SignResponse = Type.Object({
+  signature_id: Type.String(),
+  signature: Type.String({ description: 'Ed25519 signature, base64url' }),
+  key_id: Type.String(),
+  signed_at: Type.String({ format: 'date-time' }),
+})
+
+export function signRoutes(app: ServiceApp, options: { keys: SigningKeys; callers: string[] }): void {
+  app.post(
+    '/sign',
+    {
+      config: { callers: options.callers },
+      schema: { tags: ['signing'], body: SignRequest, response: { 200: SignResponse } },
+    },
+    async (request) => {
+      const { sha256, purpose, subject_id, user_id } = request.body
+      const { keyId, signature } = await options.keys.signBytes(Buffer.from(sha256, 'hex'))
+      const record = {
+        signature_id: randomUUID(),
+        key_id: keyId,
+        sha256,
+        purpose,
+        subject_id,
+        user_id: user_id ?? null,
+        signature,
+        caller: request.peer?.principal ?? '',
+        signed_at: new Date().toISOString(),
+      }
+      await app.database.db.insertInto('signatures').values(record).execute()
+      await appendAuditEntry(app.database, {
+        type: 'signature.create',
+        data: {
+          signature_id: record.signature_id,
+          key_id: keyId,
+          purpose,
+          subject_id,
+          user_id: record.user_id,
+          caller: record.caller,
+        },
+      })
+      return { signature_id: record.signature_id, signature, key_id: keyId, signed_at: record.signed_at }
+    },
+  )
+}

@@ -1,0 +1,135 @@
+import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
+import { migrateGroup, type ServiceApp } from '@docs-mesh/platform'
+import { createTestDatabase, type TestDatabase } from '@docs-mesh/platform/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildApp } from '../src/app.ts'
+import { loadServiceConfig } from '../src/config.ts'
+
+describe('verification-api', () => {
+  let database: TestDatabase
+  let app: ServiceApp
+  const keys: Record<string, { privateKey: KeyObject; x: string }> = {}
+  const sha256 = createHash('sha256').update('a document').digest('hex')
+
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite', process.env)
+    app = await buildApp(loadServiceConfig({ DATABASE_URL: database.url }), { logger: false })
+    await migrateGroup(app.database, 'audit')
+    await migrateGroup(app.database, 'signing')
+    const now = new Date().toISOString()
+    for (const [keyId, status] of [
+      ['platform-active', 'active'],
+      ['platform-retired', 'retired'],
+      ['platform-revoked', 'revoked'],
+    ] as const) {
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+      const x = publicKey.export({ format: 'jwk' }).x as string
+      keys[keyId] = { privateKey, x }
+      await app.database.db
+        .insertInto('signing_keys')
+        .values({
+          key_id: keyId,
+          public_key: x,
+          private_key_encrypted: 'sealed elsewhere',
+          created_at: now,
+          retired_at: status === 'retired' ? now : null,
+          revoked_at: status === 'revoked' ? '2026-11-01T00:00:00.000Z' : null,
+          revocation_reason: status === 'revoked' ? 'compromised' : null,
+        })
+        .execute()
+    }
+  })
+  afterAll(async () => {
+    await app.close()
+    await database.drop()
+  })
+
+  const signWith = (keyId: string, digest = sha256) =>
+    sign(null, Buffer.from(digest, 'hex'), keys[keyId]?.privateKey as KeyObject)
+  const check = (body: object) =>
+    app
+      .inject({ method: 'POST', url: '/verify', payload: body })
+      .then((r) => ({ status: r.statusCode, body: r.json() }))
+
+  it('says a good signature is valid and trusted, in base64url or base64', async () => {
+    const sig = signWith('platform-active')
+    expect(await check({ sha256, signature: sig.toString('base64url'), key_id: 'platform-active' })).toEqual({
+      status: 200,
+      body: { valid: true, trusted: true, reason: 'valid' },
+    })
+    expect(
+      (
+        await check({
+          sha256: sha256.toUpperCase(),
+          signature: sig.toString('base64'),
+          key_id: 'platform-active',
+        })
+      ).body.reason,
+    ).toBe('valid')
+  })
+
+  it('still verifies under a retired key', async () => {
+    const sig = signWith('platform-retired').toString('base64url')
+    expect((await check({ sha256, signature: sig, key_id: 'platform-retired' })).body).toEqual({
+      valid: true,
+      trusted: true,
+      reason: 'valid',
+    })
+  })
+
+  it('gives a distinct reason for each failure', async () => {
+    const sig = signWith('platform-active').toString('base64url')
+    const other = createHash('sha256').update('another document').digest('hex')
+    expect((await check({ sha256: other, signature: sig, key_id: 'platform-active' })).body).toEqual({
+      valid: false,
+      trusted: false,
+      reason: 'mismatch',
+    })
+    expect((await check({ sha256, signature: sig, key_id: 'platform-retired' })).body.reason).toBe('mismatch')
+    expect((await check({ sha256, signature: sig, key_id: 'nobody' })).body.reason).toBe('unknown_key')
+    expect((await check({ sha256: 'xyz', signature: sig, key_id: 'platform-active' })).body.reason).toBe(
+      'bad_hex',
+    )
+    expect((await check({ sha256, signature: 'not base64!', key_id: 'platform-active' })).body.reason).toBe(
+      'bad_base64',
+    )
+    expect((await check({ sha256, signature: 'AAAA', key_id: 'platform-active' })).body.reason).toBe(
+      'bad_base64',
+    )
+  })
+
+  it('says when a key was revoked, and does not trust it', async () => {
+    const sig = signWith('platform-revoked').toString('base64url')
+    expect((await check({ sha256, signature: sig, key_id: 'platform-revoked' })).body).toEqual({
+      valid: true,
+      trusted: false,
+      reason: 'revoked_key',
+      revoked_at: '2026-11-01T00:00:00.000Z',
+    })
+  })
+
+  it('refuses a request that is not the documented shape', async () => {
+    const res = await check({ sha256, signature: 'x' })
+    expect(res.status).toBe(400)
+    expect(res.body.code).toBe('ERR_VALIDATION')
+  })
+
+  it('publishes the trusted platform keys as a JWKS, and each key with its status', async () => {
+    const jwks = (await app.inject({ method: 'GET', url: '/verify/keys' })).json()
+    expect(jwks.keys.map((k: { kid: string }) => k.kid).sort()).toEqual([
+      'platform-active',
+      'platform-retired',
+    ])
+    expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', use: 'sig', alg: 'EdDSA' })
+    const revoked = (await app.inject({ method: 'GET', url: '/verify/keys/platform-revoked' })).json()
+    expect(revoked).toMatchObject({
+      key_id: 'platform-revoked',
+      status: 'revoked',
+      revoked_at: '2026-11-01T00:00:00.000Z',
+      jwk: { x: keys['platform-revoked']?.x },
+    })
+    const missing = await app.inject({ method: 'GET', url: '/verify/keys/nobody' })
+    expect(missing.statusCode).toBe(404)
+    expect(missing.json().code).toBe('ERR_KEY_UNKNOWN')
+  })
+})
