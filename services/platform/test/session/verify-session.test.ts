@@ -14,6 +14,21 @@ import {
 const issuer = 'https://localhost:8443/auth'
 const audience = 'docs-mesh'
 
+/** A session token for `sessionId` and `userId`, signed however an attacker likes. */
+const forge = (
+  claims: { sid: string; sub: string },
+  header: { alg: string; kid: string },
+  key: Parameters<SignJWT['sign']>[0],
+) =>
+  new SignJWT({ sid: claims.sid })
+    .setProtectedHeader(header)
+    .setSubject(claims.sub)
+    .setIssuer(issuer)
+    .setAudience(audience)
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(key)
+
 describe.each(testDatabaseKinds(process.env))('session check on %s', (kind) => {
   let database: TestDatabase
   let handle: DatabaseHandle
@@ -101,41 +116,32 @@ describe.each(testDatabaseKinds(process.env))('session check on %s', (kind) => {
       .select('public_jwk')
       .where('kid', '=', key.kid)
       .executeTakeFirstOrThrow()
-    const token = await new SignJWT({ sid: sessionId })
-      .setProtectedHeader({ alg: 'HS256', kid: key.kid })
-      .setSubject(userId)
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(new TextEncoder().encode(row.public_jwk))
+    const token = await forge(
+      { sid: sessionId, sub: userId },
+      { alg: 'HS256', kid: key.kid },
+      new TextEncoder().encode(row.public_jwk),
+    )
     await expectCode(verify(token), 'ERR_SESSION_INVALID')
   })
 
   it('refuses a token signed by another key under a known kid', async () => {
     const { userId, sessionId } = await createTestSession(handle, key, { issuer, audience })
     const other = await generateKeyPair('EdDSA', { crv: 'Ed25519' })
-    const token = await new SignJWT({ sid: sessionId })
-      .setProtectedHeader({ alg: 'EdDSA', kid: key.kid })
-      .setSubject(userId)
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(other.privateKey)
+    const token = await forge(
+      { sid: sessionId, sub: userId },
+      { alg: 'EdDSA', kid: key.kid },
+      other.privateKey,
+    )
     await expectCode(verify(token), 'ERR_SESSION_INVALID')
   })
 
   it('refuses a validly signed token the session row is not bound to', async () => {
     const { userId, sessionId } = await createTestSession(handle, key, { issuer, audience })
-    const forged = await new SignJWT({ sid: sessionId })
-      .setProtectedHeader({ alg: 'EdDSA', kid: key.kid })
-      .setSubject(userId)
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(key.privateKey)
+    const forged = await forge(
+      { sid: sessionId, sub: userId },
+      { alg: 'EdDSA', kid: key.kid },
+      key.privateKey,
+    )
     const row = await handle.db
       .selectFrom('sessions')
       .select('token_hash')
@@ -150,14 +156,7 @@ describe.each(testDatabaseKinds(process.env))('session check on %s', (kind) => {
     const other = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
     const kid = randomUUID()
     const sign = (k: string) =>
-      new SignJWT({ sid: sessionId })
-        .setProtectedHeader({ alg: 'EdDSA', kid: k })
-        .setSubject(userId)
-        .setIssuer(issuer)
-        .setAudience(audience)
-        .setIssuedAt()
-        .setExpirationTime('5m')
-        .sign(other.privateKey)
+      forge({ sid: sessionId, sub: userId }, { alg: 'EdDSA', kid: k }, other.privateKey)
     await expectCode(verify(await sign(kid)), 'ERR_SESSION_INVALID')
     await handle.db
       .insertInto('session_keys')
