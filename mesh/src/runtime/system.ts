@@ -39,10 +39,14 @@ export interface RunningSystem {
   state: MeshState
   apps: RunningApps
   gatewayUrl: string
+  /** The local OpenID provider, started outside the mesh (null when the workspace has none). */
+  oidcIssuer: string | null
   stop(): Promise<void>
 }
 
 export const STATE_FILE = 'state.json'
+/** The local OpenID provider's port under pnpm dev. */
+export const OIDC_PORT = 9000
 
 /**
  * What a Deployment reads from Secrets, made up locally: a random 32-byte
@@ -128,23 +132,50 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     ),
   )
 
+  // Outside the mesh, as Google is: the local OpenID provider, when the workspace has it.
+  const oidcDir = packageDirFor(options.root, 'oidc')
+  const oidcPort = options.ports === 'fixed' ? OIDC_PORT : await freePort()
+  const oidcIssuer = `http://localhost:${oidcPort}`
+  const outside: AppSpec[] = oidcDir
+    ? [
+        {
+          name: 'oidc-provider',
+          dir: oidcDir,
+          script: devScriptOf(oidcDir),
+          env: {
+            HOST: '127.0.0.1',
+            PORT: String(oidcPort),
+            OIDC_ISSUER: oidcIssuer,
+            OIDC_CLIENT_ID: 'docs-mesh',
+            OIDC_CLIENT_SECRET: localSecretValues(options.meshDir, {
+              secret: { secret: 'oidc-client', key: 'client-secret' },
+            }).secret as string,
+            OIDC_REDIRECT_URIS: `${gatewayUrl}/auth/oidc/local/callback`,
+          },
+        },
+      ]
+    : []
+
   const apps = startApps(
-    specs.map((s) => ({
-      name: s.name,
-      dir: s.dir,
-      script: s.script,
-      env: {
-        ...localSecretValues(options.meshDir, s.workload.secretEnv),
-        ...s.workload.env,
-        HOST: '127.0.0.1',
-        PORT: String(appPorts[s.name]),
-        HTTP_PROXY: `http://127.0.0.1:${mesh.state.workloads[s.name]?.proxyPort}`,
-        NO_PROXY: 'localhost,127.0.0.1,::1',
-        DATABASE_URL: join(options.dataDir, 'docs-mesh.sqlite'),
-        SESSION_ISSUER: `${gatewayUrl}/auth`,
-        ...options.appEnv,
-      },
-    })),
+    [
+      ...outside,
+      ...specs.map((s) => ({
+        name: s.name,
+        dir: s.dir,
+        script: s.script,
+        env: {
+          ...localSecretValues(options.meshDir, s.workload.secretEnv),
+          ...s.workload.env,
+          HOST: '127.0.0.1',
+          PORT: String(appPorts[s.name]),
+          HTTP_PROXY: `http://127.0.0.1:${mesh.state.workloads[s.name]?.proxyPort}`,
+          NO_PROXY: 'localhost,127.0.0.1,::1',
+          DATABASE_URL: join(options.dataDir, 'docs-mesh.sqlite'),
+          SESSION_ISSUER: `${gatewayUrl}/auth`,
+          ...options.appEnv,
+        },
+      })),
+    ],
     { root: options.root, baseEnv: options.baseEnv, log: options.log },
   )
 
@@ -157,11 +188,14 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const timeoutMs = options.readyTimeoutMs ?? 180_000
   const deadline = Date.now() + timeoutMs
   const notReady = await Promise.race([
-    Promise.all(
-      specs.map(async (s) =>
+    Promise.all([
+      ...specs.map(async (s) =>
         (await waitReady(`http://127.0.0.1:${appPorts[s.name]}/health/ready`, deadline)) ? [] : [s.name],
       ),
-    ).then((lists) => lists.flat()),
+      ...outside.map(async (o) =>
+        (await waitReady(`${oidcIssuer}/.well-known/openid-configuration`, deadline)) ? [] : [o.name],
+      ),
+    ]).then((lists) => lists.flat()),
     apps.exited.then(({ name, code }) => {
       throw new Error(`${name} exited with code ${code} before the system was ready`)
     }),
@@ -173,5 +207,14 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     await stop()
     throw new Error(`not ready after ${timeoutMs / 1000} s: ${notReady.join(', ')} (see its log above)`)
   }
-  return { model, ca, mesh, state: mesh.state, apps, gatewayUrl, stop }
+  return {
+    model,
+    ca,
+    mesh,
+    state: mesh.state,
+    apps,
+    gatewayUrl,
+    oidcIssuer: oidcDir ? oidcIssuer : null,
+    stop,
+  }
 }
