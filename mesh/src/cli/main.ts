@@ -21,6 +21,12 @@ const USAGE = `usage: mesh <command>
   graph [--manifests FILE_OR_DIR]... [--format table|mermaid]`
 
 const DEFAULT_MANIFESTS = join(REPO_ROOT, 'k8s/base')
+
+// `mesh graph | head`: a reader that stops early is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0)
+  throw error
+})
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
 
 function aliases(values: string[]): Record<string, string> {
