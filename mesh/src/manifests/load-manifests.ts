@@ -47,7 +47,7 @@ export function loadKustomization(dir: string, seen: Set<string> = new Set()): K
   for (const key of Object.keys(k ?? {})) {
     if (!SUPPORTED_KUSTOMIZE_FIELDS.includes(key)) {
       throw new MeshConfigError(
-        `${file}: kustomize field "${key}" is not implemented by the local mesh (render with kubectl kustomize and pass the result)`,
+        `${file}: kustomize field "${key}" is not supported by the local mesh (render with kubectl kustomize and pass the result)`,
       )
     }
   }

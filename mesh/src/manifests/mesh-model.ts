@@ -285,7 +285,7 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
         break
       default:
         if (UNSUPPORTED_ISTIO.test(o.apiVersion)) {
-          throw new MeshConfigError(`${objectRef(o)}: ${o.kind} is not implemented by the local mesh`)
+          throw new MeshConfigError(`${objectRef(o)}: ${o.kind} is not supported by the local mesh`)
         }
     }
   }

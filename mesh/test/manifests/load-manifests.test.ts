@@ -57,7 +57,7 @@ describe('manifest loader', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kustomize-'))
     writeFileSync(join(dir, 'kustomization.yaml'), 'resources: []\npatches:\n  - path: x.yaml\n')
     expect(() => loadManifests(dir)).toThrow(MeshConfigError)
-    expect(() => loadManifests(dir)).toThrow(/"patches" is not implemented/)
+    expect(() => loadManifests(dir)).toThrow(/"patches" is not supported/)
   })
 
   it.each([
