@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type Provider from 'oidc-provider'
 import { authenticate, type LocalUser } from './users.ts'
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 function page(res: ServerResponse, status: number, uid: string, error?: string): void {
   const body = `<!doctype html>
@@ -13,8 +13,8 @@ function page(res: ServerResponse, status: number, uid: string, error?: string):
 <body><main>
 <h1>Sign in</h1>
 <p>The local OpenID provider of docs-mesh (development only): alice, bob or carol, password <code>&lt;name&gt;-local-password</code>.</p>
-${error ? `<p role="alert">${escape(error)}</p>` : ''}
-<form method="post" action="/interaction/${escape(uid)}/login">
+${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="/interaction/${escapeHtml(uid)}/login">
 <p><label for="username">Username</label> <input id="username" name="username" autocomplete="username" required autofocus></p>
 <p><label for="password">Password</label> <input id="password" name="password" type="password" autocomplete="current-password" required></p>
 <p><button type="submit">Sign in</button></p>
