@@ -180,9 +180,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   )
 
   const stop = async () => {
+    // First, so nothing (mesh curl) takes the mesh for running while it stops.
+    rmSync(stateFile, { force: true })
     await apps.stop()
     await mesh.close()
-    rmSync(stateFile, { force: true })
   }
 
   const timeoutMs = options.readyTimeoutMs ?? 180_000
