@@ -161,6 +161,16 @@ function firstMatch(
   return null
 }
 
+const decidedBy = (
+  decision: Decision['decision'],
+  match: { policy: CompiledPolicy; rule: number },
+): Decision => ({
+  decision,
+  policy: match.policy.id,
+  rule: match.rule,
+  reason: `${decision === 'DENY' ? 'denied' : 'allowed'} by ${match.policy.id} rule ${match.rule}`,
+})
+
 export function evaluate(policies: readonly CompiledPolicy[], r: AuthzRequest): Decision {
   const path = normalizePath(r.path)
   const applicable = policies.filter((p) => appliesTo(p, r.namespace, r.labels))
@@ -169,24 +179,12 @@ export function evaluate(policies: readonly CompiledPolicy[], r: AuthzRequest): 
     r,
     path,
   )
-  if (denied)
-    return {
-      decision: 'DENY',
-      policy: denied.policy.id,
-      rule: denied.rule,
-      reason: `denied by ${denied.policy.id} rule ${denied.rule}`,
-    }
+  if (denied) return decidedBy('DENY', denied)
   const allows = applicable.filter((p) => p.action === 'ALLOW')
   if (allows.length === 0)
     return { decision: 'ALLOW', policy: null, rule: null, reason: 'no ALLOW policy applies to the workload' }
   const allowed = firstMatch(allows, r, path)
-  if (allowed)
-    return {
-      decision: 'ALLOW',
-      policy: allowed.policy.id,
-      rule: allowed.rule,
-      reason: `allowed by ${allowed.policy.id} rule ${allowed.rule}`,
-    }
+  if (allowed) return decidedBy('ALLOW', allowed)
   return {
     decision: 'DENY',
     policy: null,

@@ -40,17 +40,15 @@ describe.each(testDatabaseKinds(process.env))('migrations on %s', (kind) => {
     const [h] = handles as [DatabaseHandle]
     await migrateGroup(h, 'identity')
     const now = new Date().toISOString()
-    await h.db
-      .insertInto('users')
-      .values({
-        id: 'u1',
-        email: 'a@example.test',
-        display_name: 'A',
-        role: 'admin',
-        created_at: now,
-        disabled_at: null,
-      })
-      .execute()
+    const alice = {
+      id: 'u1',
+      email: 'a@example.test',
+      display_name: 'A',
+      role: 'admin' as const,
+      created_at: now,
+      disabled_at: null,
+    }
+    await h.db.insertInto('users').values(alice).execute()
     await expect(
       h.db
         .insertInto('users')
@@ -65,14 +63,7 @@ describe.each(testDatabaseKinds(process.env))('migrations on %s', (kind) => {
         .execute(),
     ).rejects.toThrow()
     const row = await h.db.selectFrom('users').selectAll().where('id', '=', 'u1').executeTakeFirstOrThrow()
-    expect(row).toEqual({
-      id: 'u1',
-      email: 'a@example.test',
-      display_name: 'A',
-      role: 'admin',
-      created_at: now,
-      disabled_at: null,
-    })
+    expect(row).toEqual(alice)
   })
 
   it('says a group is not migrated until it is', async () => {
