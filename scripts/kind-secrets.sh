@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The kind cluster's secrets, made once and kept in the git-ignored .kind
 # folder: a self-signed CA and the gateway's certificate for localhost
-# (api-tls-cert in istio-system), PostgreSQL role passwords (postgres-roles)
-# and each API's database URL (database-urls). Re-running changes nothing.
+# (api-tls-cert in istio-system), PostgreSQL role passwords (postgres-roles),
+# each API's database URL (database-urls), signing-api's and identity-api's
+# key-encryption keys (signing-keys, identity-keys) and the OpenID client
+# secret (oidc-client). Re-running changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,11 +37,21 @@ fi
 kubectl -n docs create secret generic postgres-roles --from-env-file="$passwords" \
   --dry-run=client -o yaml | kubectl apply -f -
 
-kek=.kind/key-encryption-key
-if [ ! -f "$kek" ]; then
-  (umask 077 && openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n' > "$kek")
-fi
-kubectl -n docs create secret generic signing-keys --from-file=key-encryption-key="$kek" \
+# 32 random bytes, base64url: what the services' key settings expect.
+random_key() {
+  if [ ! -f "$1" ]; then
+    (umask 077 && openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n' > "$1")
+  fi
+}
+random_key .kind/key-encryption-key
+kubectl -n docs create secret generic signing-keys --from-file=key-encryption-key=.kind/key-encryption-key \
+  --dry-run=client -o yaml | kubectl apply -f -
+random_key .kind/identity-encryption-key
+kubectl -n docs create secret generic identity-keys --from-file=encryption-key=.kind/identity-encryption-key \
+  --dry-run=client -o yaml | kubectl apply -f -
+random_key .kind/oidc-client-secret
+kubectl -n docs create secret generic oidc-client --from-literal=client-id=docs-mesh \
+  --from-file=client-secret=.kind/oidc-client-secret \
   --dry-run=client -o yaml | kubectl apply -f -
 
 # shellcheck disable=SC1090

@@ -28,6 +28,15 @@ export function createLocalProvider(options: LocalProviderOptions): Provider {
       ...c,
     })),
     pkce: { required: () => true },
+    // Short lifetimes: a local provider's sessions and tokens are for one sign-in.
+    ttl: {
+      AccessToken: 600,
+      AuthorizationCode: 60,
+      IdToken: 600,
+      Interaction: 600,
+      Session: 3600,
+      Grant: 3600,
+    },
     features: { devInteractions: { enabled: false } },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     cookies: { keys: options.cookieKeys },

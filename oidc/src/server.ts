@@ -1,21 +1,18 @@
 // The local OpenID provider as a process (`pnpm dev` starts it outside the
 // mesh, as Google is). Settings come from the environment, read here once.
-import { createServer } from 'node:http'
-import { handleInteraction } from './interactions.ts'
-import { createLocalProvider } from './provider.ts'
-import { SEEDED_USERS } from './users.ts'
+import { listenLocalProvider } from './listen.ts'
 
 const env = process.env
 const port = Number(env.PORT ?? 9000)
-const issuer = env.OIDC_ISSUER ?? `http://localhost:${port}`
 const clientSecret = env.OIDC_CLIENT_SECRET
 if (!clientSecret || clientSecret.length < 32) {
   process.stderr.write('invalid configuration: OIDC_CLIENT_SECRET is required, at least 32 characters\n')
   process.exit(78)
 }
-const provider = createLocalProvider({
-  issuer,
-  users: SEEDED_USERS,
+const running = await listenLocalProvider({
+  host: env.HOST ?? '127.0.0.1',
+  port,
+  issuer: env.OIDC_ISSUER ?? `http://localhost:${port}`,
   cookieKeys: [env.OIDC_COOKIE_KEY ?? clientSecret],
   clients: [
     {
@@ -25,12 +22,6 @@ const provider = createLocalProvider({
     },
   ],
 })
-const callback = provider.callback()
-const server = createServer((req, res) => {
-  void handleInteraction(provider, SEEDED_USERS, req, res).then((handled) => {
-    if (!handled) callback(req, res)
-  })
-})
-server.listen(port, env.HOST ?? '127.0.0.1', () => process.stdout.write(`local OpenID provider: ${issuer}\n`))
+process.stdout.write(`local OpenID provider: ${running.issuer}\n`)
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => server.close(() => process.exit(0)))
+  process.on(signal, () => void running.close().then(() => process.exit(0)))

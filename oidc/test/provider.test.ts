@@ -1,41 +1,22 @@
 // The local provider over real HTTP, with openid-client as the relying party.
-import { once } from 'node:events'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import * as client from 'openid-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { handleInteraction } from '../src/interactions.ts'
-import { createLocalProvider } from '../src/provider.ts'
-import { SEEDED_USERS } from '../src/users.ts'
+import { listenLocalProvider, type RunningProvider } from '../src/listen.ts'
 
 const SECRET = 'a-client-secret-of-at-least-32-characters'
 const REDIRECT = 'https://app.example.test/auth/oidc/local/callback'
 
-let server: Server
+let running: RunningProvider
 let issuer: string
 
 beforeAll(async () => {
-  server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const provider = createLocalProvider({
-    issuer,
-    users: SEEDED_USERS,
+  running = await listenLocalProvider({
     cookieKeys: ['test-cookie-key'],
     clients: [{ client_id: 'docs-mesh', client_secret: SECRET, redirect_uris: [REDIRECT] }],
   })
-  const callback = provider.callback()
-  server.on('request', (req, res) => {
-    void handleInteraction(provider, SEEDED_USERS, req, res).then((handled) => {
-      if (!handled) callback(req, res)
-    })
-  })
+  issuer = running.issuer
 })
-afterAll(() => {
-  server.closeAllConnections()
-  server.close()
-})
+afterAll(() => running.close())
 
 /** A browser, as far as the flow needs one: follows nothing by itself, keeps cookies. */
 function browser() {

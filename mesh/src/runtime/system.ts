@@ -146,10 +146,11 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
             HOST: '127.0.0.1',
             PORT: String(oidcPort),
             OIDC_ISSUER: oidcIssuer,
-            OIDC_CLIENT_ID: 'docs-mesh',
-            OIDC_CLIENT_SECRET: localSecretValues(options.meshDir, {
-              secret: { secret: 'oidc-client', key: 'client-secret' },
-            }).secret as string,
+            // The same local Secret identity-api's Deployment reads its client credentials from.
+            ...localSecretValues(options.meshDir, {
+              OIDC_CLIENT_ID: { secret: 'oidc-client', key: 'client-id' },
+              OIDC_CLIENT_SECRET: { secret: 'oidc-client', key: 'client-secret' },
+            }),
             OIDC_REDIRECT_URIS: `${gatewayUrl}/auth/oidc/local/callback`,
           },
         },
@@ -172,6 +173,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           NO_PROXY: 'localhost,127.0.0.1,::1',
           DATABASE_URL: join(options.dataDir, 'docs-mesh.sqlite'),
           SESSION_ISSUER: `${gatewayUrl}/auth`,
+          // The manifests' values are the cluster's; on this machine the gateway and provider are here.
+          PUBLIC_URL: gatewayUrl,
+          ...(oidcDir ? { OIDC_ISSUER: oidcIssuer } : {}),
           ...options.appEnv,
         },
       })),

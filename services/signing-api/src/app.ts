@@ -1,8 +1,7 @@
 // Builds signing-api without listening, for the server and for tests.
-import { createServiceApp, principalOf, type ServiceApp } from '@docs-mesh/platform'
+import { createServiceApp, parseKeyEncryptionKey, principalOf, type ServiceApp } from '@docs-mesh/platform'
 import { createWitness } from './checkpoints/witness.ts'
 import type { Config } from './config.ts'
-import { parseKeyEncryptionKey } from './keys/key-encryption.ts'
 import { createSigningKeys } from './keys/signing-keys.ts'
 import { signRoutes } from './routes/sign.ts'
 import { service } from './service.ts'

@@ -45,6 +45,75 @@ export interface SessionTable {
   revoked_at: Timestamp | null
 }
 
+export interface OidcLinkTable {
+  provider: string
+  subject: string
+  user_id: string
+  created_at: Timestamp
+  last_sign_in_at: Timestamp
+}
+
+export interface LoginAttemptTable {
+  state: string
+  provider: string
+  code_verifier: string
+  nonce: string
+  created_at: Timestamp
+  expires_at: Timestamp
+}
+
+export interface SessionCodeTable {
+  /** SHA-256 (hex) of the single-use code; the code itself is only ever in the redirect. */
+  code_hash: string
+  session_id: string
+  created_at: Timestamp
+  expires_at: Timestamp
+  used_at: Timestamp | null
+}
+
+export interface MfaCredentialTable {
+  user_id: string
+  /** The TOTP secret, sealed (AES-256-GCM) under identity-api's key-encryption key. */
+  secret_encrypted: string
+  created_at: Timestamp
+  /** Set by the first good code: until then the enrolment is pending. */
+  enabled_at: Timestamp | null
+  /** The last TOTP time step accepted, so a code is never accepted twice. */
+  last_used_step: number | string | null
+  failed_attempts: number
+  locked_until: Timestamp | null
+}
+
+export interface RecoveryCodeTable {
+  id: string
+  user_id: string
+  /** Argon2id, PHC string format. */
+  code_hash: string
+  created_at: Timestamp
+  used_at: Timestamp | null
+}
+
+export interface UserKeyTable {
+  id: string
+  user_id: string
+  kind: 'signing' | 'encryption'
+  algorithm: 'Ed25519' | 'X25519'
+  /** The raw 32-byte public key, base64url (a JWK's `x`). */
+  public_key: string
+  /** SHA-256 (hex) of the raw public key. */
+  fingerprint: string
+  /** The digest signing-api signed: SHA-256 of the attestation statement's canonical JSON. */
+  attestation_sha256: string
+  attestation_signature_id: string
+  attestation_signature: string
+  attestation_key_id: string
+  created_at: Timestamp
+  /** Replaced by a newer key: still trusted for what it signed, no longer offered to senders. */
+  superseded_at: Timestamp | null
+  /** Revoked by its owner or an admin: not trusted from this time on. */
+  revoked_at: Timestamp | null
+}
+
 export interface SigningKeyTable {
   key_id: string
   public_key: string
@@ -81,6 +150,12 @@ export interface Database {
   users: UserTable
   session_keys: SessionKeyTable
   sessions: SessionTable
+  oidc_links: OidcLinkTable
+  login_attempts: LoginAttemptTable
+  session_codes: SessionCodeTable
+  mfa_credentials: MfaCredentialTable
+  recovery_codes: RecoveryCodeTable
+  user_keys: UserKeyTable
   signing_keys: SigningKeyTable
   signatures: SignatureTable
   audit_checkpoints: AuditCheckpointTable

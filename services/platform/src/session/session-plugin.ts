@@ -1,5 +1,6 @@
-// Routes declare who may call them with `config: { session: 'user' | 'admin' }`;
-// 'admin' also needs an MFA-verified session. The session is read from the
+// Routes declare who may call them with `config: { session: 'user' | 'mfa' | 'admin' }`:
+// any signed-in user; a session that passed MFA (for changes to keys); an
+// admin whose session passed MFA. The session is read from the
 // bearer token; the browser cookie comes with the frontend.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -8,7 +9,7 @@ import type { SessionVerifier, VerifiedSession } from './verify-session.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    session?: 'user' | 'admin'
+    session?: 'user' | 'mfa' | 'admin'
   }
   interface FastifyRequest {
     session: VerifiedSession | null
@@ -30,7 +31,7 @@ export const sessionPlugin = fp<{ verify: SessionVerifier }>(
       const session = await verify(match[1] as string)
       if (needed === 'admin' && session.role !== 'admin')
         throw new HttpProblem(403, 'ERR_ADMIN_REQUIRED', 'this needs the admin role')
-      if (needed === 'admin' && !session.mfaVerified)
+      if (needed !== 'user' && !session.mfaVerified)
         throw new HttpProblem(403, 'ERR_MFA_REQUIRED', 'verify MFA first')
       request.session = session
     })

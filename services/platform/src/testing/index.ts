@@ -1,4 +1,5 @@
 export { startHealthStub } from './health-stub.ts'
+export { type MeshHop, startMeshHop } from './mesh-hop.ts'
 export { type ServiceHealthSuiteOptions, serviceHealthSuite } from './service-health-suite.ts'
 export {
   createTestDatabase,

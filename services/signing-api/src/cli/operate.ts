@@ -1,10 +1,9 @@
 // Operator commands, run where the service's configuration is:
 //   pnpm --filter @docs-mesh/signing-api run keys:rotate   retire the signing key, make a new one
 //   pnpm --filter @docs-mesh/signing-api run checkpoint     countersign the audit chain's head now
-import { connectDatabase, migrateGroup } from '@docs-mesh/platform'
+import { connectDatabase, migrateGroup, parseKeyEncryptionKey } from '@docs-mesh/platform'
 import { createWitness } from '../checkpoints/witness.ts'
 import { loadServiceConfig } from '../config.ts'
-import { parseKeyEncryptionKey } from '../keys/key-encryption.ts'
 import { createSigningKeys } from '../keys/signing-keys.ts'
 
 const command = process.argv[2]

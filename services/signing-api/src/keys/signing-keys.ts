@@ -9,8 +9,7 @@ import {
   randomUUID,
   sign,
 } from 'node:crypto'
-import { appendAuditEntry, type DatabaseHandle, HttpProblem } from '@docs-mesh/platform'
-import { open, seal } from './key-encryption.ts'
+import { appendAuditEntry, type DatabaseHandle, HttpProblem, open, seal } from '@docs-mesh/platform'
 
 export interface ActiveKey {
   keyId: string

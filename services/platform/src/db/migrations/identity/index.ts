@@ -1,6 +1,8 @@
 import type { Migration } from 'kysely/migration'
 import * as m0001 from './0001_users_sessions.ts'
+import * as m0002 from './0002_sign_in_mfa_keys.ts'
 
 export const identityMigrations: Record<string, Migration> = {
   '0001_users_sessions': m0001,
+  '0002_sign_in_mfa_keys': m0002,
 }

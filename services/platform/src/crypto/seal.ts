@@ -1,6 +1,7 @@
-// Seals private keys at rest: AES-256-GCM under the key-encryption key from
-// config, a fresh 96-bit nonce each time, the key id as associated data (a
-// sealed key moved to another row does not open). Format: v1.<nonce>.<sealed>.
+// Seals secrets at rest (private keys, TOTP secrets): AES-256-GCM under a
+// key-encryption key from config, a fresh 96-bit nonce each time, the owning
+// row's id as associated data (a sealed value moved to another row does not
+// open). Format: v1.<nonce>.<sealed>.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 
 export class KeyEncryptionError extends Error {
@@ -25,7 +26,7 @@ export function seal(kek: Buffer, plaintext: Buffer, keyId: string): string {
 export function open(kek: Buffer, sealedText: string, keyId: string): Buffer {
   const [version, nonce, sealed] = sealedText.split('.')
   if (version !== 'v1' || !nonce || !sealed)
-    throw new KeyEncryptionError(`sealed key ${keyId} is not in v1 format`)
+    throw new KeyEncryptionError(`sealed value ${keyId} is not in v1 format`)
   const data = Buffer.from(sealed, 'base64url')
   const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(nonce, 'base64url'))
   decipher.setAAD(Buffer.from(keyId))
@@ -33,6 +34,6 @@ export function open(kek: Buffer, sealedText: string, keyId: string): Buffer {
   try {
     return Buffer.concat([decipher.update(data.subarray(0, data.length - 16)), decipher.final()])
   } catch {
-    throw new KeyEncryptionError(`sealed key ${keyId} does not open with this key-encryption key`)
+    throw new KeyEncryptionError(`sealed value ${keyId} does not open with this key-encryption key`)
   }
 }

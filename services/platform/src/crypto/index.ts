@@ -1,0 +1,1 @@
+export { KeyEncryptionError, open, parseKeyEncryptionKey, seal } from './seal.ts'

@@ -1,0 +1,6 @@
+export {
+  type AttestedFields,
+  KEY_ATTESTATION_TYPE,
+  keyAttestationDigest,
+  keyAttestationStatement,
+} from './attestation.ts'
