@@ -7,5 +7,5 @@ export const service: ServiceDefinition = {
   routePrefix: '/verify',
   database: true,
   owns: [],
-  reads: ['signing'],
+  reads: ['signing', 'identity'],
 }

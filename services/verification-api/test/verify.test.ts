@@ -1,5 +1,5 @@
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
-import { migrateGroup, type ServiceApp } from '@docs-mesh/platform'
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
+import { keyAttestationDigest, migrateGroup, type ServiceApp, type UserKeyTable } from '@docs-mesh/platform'
 import { createTestDatabase, type TestDatabase } from '@docs-mesh/platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.ts'
@@ -16,6 +16,7 @@ describe('verification-api', () => {
     app = await buildApp(loadServiceConfig({ DATABASE_URL: database.url }), { logger: false })
     await migrateGroup(app.database, 'audit')
     await migrateGroup(app.database, 'signing')
+    await migrateGroup(app.database, 'identity')
     const now = new Date().toISOString()
     for (const [keyId, status] of [
       ['platform-active', 'active'],
@@ -55,7 +56,7 @@ describe('verification-api', () => {
     const sig = signWith('platform-active')
     expect(await check({ sha256, signature: sig.toString('base64url'), key_id: 'platform-active' })).toEqual({
       status: 200,
-      body: { valid: true, trusted: true, reason: 'valid' },
+      body: { valid: true, trusted: true, reason: 'valid', key_owner: 'platform' },
     })
     expect(
       (
@@ -74,6 +75,7 @@ describe('verification-api', () => {
       valid: true,
       trusted: true,
       reason: 'valid',
+      key_owner: 'platform',
     })
   })
 
@@ -84,6 +86,7 @@ describe('verification-api', () => {
       valid: false,
       trusted: false,
       reason: 'mismatch',
+      key_owner: 'platform',
     })
     expect((await check({ sha256, signature: sig, key_id: 'platform-retired' })).body.reason).toBe('mismatch')
     expect((await check({ sha256, signature: sig, key_id: 'nobody' })).body.reason).toBe('unknown_key')
@@ -105,6 +108,7 @@ describe('verification-api', () => {
       trusted: false,
       reason: 'revoked_key',
       revoked_at: '2026-11-01T00:00:00.000Z',
+      key_owner: 'platform',
     })
   })
 
@@ -131,5 +135,116 @@ describe('verification-api', () => {
     const missing = await app.inject({ method: 'GET', url: '/verify/keys/nobody' })
     expect(missing.statusCode).toBe(404)
     expect(missing.json().code).toBe('ERR_KEY_UNKNOWN')
+  })
+
+  describe('user keys', () => {
+    const now = '2026-11-20T10:00:00.000Z'
+    const user = { privateKey: generateKeyPairSync('ed25519').privateKey }
+    const x = createPublicKey(user.privateKey).export({ format: 'jwk' }).x as string
+
+    /** A user key row as identity-api stores it, attested by a platform key. */
+    async function userKey(id: string, changes: Partial<UserKeyTable> = {}, attestWith = 'platform-active') {
+      await app.database.db
+        .insertInto('users')
+        .values({
+          id: `user-${id}`,
+          email: `${id}@example.test`,
+          display_name: id,
+          role: 'user',
+          created_at: now,
+          disabled_at: null,
+        })
+        .execute()
+      const base = {
+        id,
+        user_id: `user-${id}`,
+        kind: 'signing' as const,
+        algorithm: 'Ed25519' as const,
+        public_key: x,
+        created_at: now,
+      }
+      const digest = keyAttestationDigest(base)
+      await app.database.db
+        .insertInto('user_keys')
+        .values({
+          ...base,
+          fingerprint: createHash('sha256').update(Buffer.from(x, 'base64url')).digest('hex'),
+          attestation_sha256: digest,
+          attestation_signature_id: `sig-${id}`,
+          attestation_signature: signWith(attestWith, digest).toString('base64url'),
+          attestation_key_id: attestWith,
+          superseded_at: null,
+          revoked_at: null,
+          ...changes,
+        })
+        .execute()
+    }
+    const userSig = (digest = sha256) =>
+      sign(null, Buffer.from(digest, 'hex'), user.privateKey).toString('base64url')
+
+    beforeAll(async () => {
+      await userKey('user-good')
+      await userKey('user-revoked', { revoked_at: '2026-11-21T00:00:00.000Z' })
+      await userKey('user-superseded', { superseded_at: '2026-11-22T00:00:00.000Z' })
+      // Attested by a key the platform revoked, or with a signature over something else.
+      await userKey('user-bad-attester', {}, 'platform-revoked')
+      await userKey('user-forged', { attestation_signature: userSig() })
+      await userKey('user-encryption', { kind: 'encryption', algorithm: 'X25519' })
+    })
+
+    it('trusts a signature by an attested user key', async () => {
+      expect((await check({ sha256, signature: userSig(), key_id: 'user-good' })).body).toEqual({
+        valid: true,
+        trusted: true,
+        reason: 'valid',
+        key_owner: 'user',
+        user_id: 'user-user-good',
+      })
+      // Superseded by a newer pair: what it signed stays trusted.
+      expect((await check({ sha256, signature: userSig(), key_id: 'user-superseded' })).body.trusted).toBe(
+        true,
+      )
+    })
+
+    it('says revoked, unattested, mismatch and not-a-signing-key for user keys', async () => {
+      expect((await check({ sha256, signature: userSig(), key_id: 'user-revoked' })).body).toMatchObject({
+        valid: true,
+        trusted: false,
+        reason: 'revoked_key',
+        revoked_at: '2026-11-21T00:00:00.000Z',
+      })
+      for (const key_id of ['user-bad-attester', 'user-forged'])
+        expect((await check({ sha256, signature: userSig(), key_id })).body).toMatchObject({
+          valid: true,
+          trusted: false,
+          reason: 'unattested_key',
+        })
+      const other = createHash('sha256').update('not what was signed').digest('hex')
+      expect((await check({ sha256: other, signature: userSig(), key_id: 'user-good' })).body.reason).toBe(
+        'mismatch',
+      )
+      expect((await check({ sha256, signature: userSig(), key_id: 'user-encryption' })).body.reason).toBe(
+        'not_a_signing_key',
+      )
+    })
+
+    it('shows a user signing key with its owner, attestation and status', async () => {
+      const res = (await app.inject({ method: 'GET', url: '/verify/keys/user-superseded' })).json()
+      expect(res).toMatchObject({
+        key_id: 'user-superseded',
+        owner: 'user',
+        user_id: 'user-user-superseded',
+        attested: true,
+        status: 'retired',
+        jwk: { kty: 'OKP', crv: 'Ed25519', x },
+      })
+      expect((await app.inject({ method: 'GET', url: '/verify/keys/user-forged' })).json().attested).toBe(
+        false,
+      )
+      expect((await app.inject({ method: 'GET', url: '/verify/keys/user-encryption' })).statusCode).toBe(404)
+      // The JWKS is the platform's keys only.
+      const jwks = (await app.inject({ method: 'GET', url: '/verify/keys' })).json()
+      expect(jwks.keys.map((k: { kid: string }) => k.kid)).not.toContain('user-good')
+    })
   })
 })

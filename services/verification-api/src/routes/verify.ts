@@ -1,8 +1,10 @@
 // Read-only verification, open to anyone through the gateway: does this
 // signature over this SHA-256 digest verify under this key, and is the key
-// still trusted? Answers for the platform's keys.
+// still trusted? Answers for the platform's keys and for users' signing keys;
+// a user key is trusted only while its attestation (the platform's signature
+// over the key, made when it was registered) checks out and it is not revoked.
 import { createPublicKey, verify } from 'node:crypto'
-import { HttpProblem, type ServiceApp } from '@docs-mesh/platform'
+import { HttpProblem, keyAttestationDigest, type ServiceApp, type UserKeyTable } from '@docs-mesh/platform'
 import Type from 'typebox'
 
 const VerifyRequest = Type.Object(
@@ -14,12 +16,23 @@ const VerifyRequest = Type.Object(
   { additionalProperties: false },
 )
 
-const Reason = Type.Enum(['valid', 'unknown_key', 'bad_base64', 'bad_hex', 'mismatch', 'revoked_key'])
+const Reason = Type.Enum([
+  'valid',
+  'unknown_key',
+  'not_a_signing_key',
+  'bad_base64',
+  'bad_hex',
+  'mismatch',
+  'revoked_key',
+  'unattested_key',
+])
 
 const VerifyResponse = Type.Object({
   valid: Type.Boolean({ description: 'the signature verifies under the key' }),
-  trusted: Type.Boolean({ description: 'valid, and the key is not revoked' }),
+  trusted: Type.Boolean({ description: 'valid, and the key is not revoked (and, for a user key, attested)' }),
   reason: Reason,
+  key_owner: Type.Optional(Type.Enum(['platform', 'user'])),
+  user_id: Type.Optional(Type.String()),
   revoked_at: Type.Optional(Type.String({ format: 'date-time' })),
 })
 
@@ -34,6 +47,9 @@ const Jwk = Type.Object({
 
 const KeyStatus = Type.Object({
   key_id: Type.String(),
+  owner: Type.Enum(['platform', 'user']),
+  user_id: Type.Optional(Type.String()),
+  attested: Type.Optional(Type.Boolean({ description: 'user keys: the platform attestation checks out' })),
   jwk: Jwk,
   status: Type.Enum(['active', 'retired', 'revoked']),
   created_at: Type.String({ format: 'date-time' }),
@@ -50,33 +66,75 @@ const jwkOf = (keyId: string, x: string) => ({
   alg: 'EdDSA' as const,
 })
 
+const ed25519 = (x: string) => createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
+
 export function verifyRoutes(app: ServiceApp): void {
+  /** The platform's signature over the user key's registration statement, checked against its platform key. */
+  async function attested(key: UserKeyTable): Promise<boolean> {
+    const digest = keyAttestationDigest(key)
+    if (digest !== key.attestation_sha256) return false
+    const platform = await app.database.db
+      .selectFrom('signing_keys')
+      .select(['public_key', 'revoked_at'])
+      .where('key_id', '=', key.attestation_key_id)
+      .executeTakeFirst()
+    if (!platform || platform.revoked_at !== null) return false
+    const signature = Buffer.from(key.attestation_signature, 'base64url')
+    return (
+      signature.length === 64 &&
+      verify(null, Buffer.from(digest, 'hex'), ed25519(platform.public_key), signature)
+    )
+  }
+
+  async function findKey(keyId: string) {
+    const platform = await app.database.db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .where('key_id', '=', keyId)
+      .executeTakeFirst()
+    if (platform) return { owner: 'platform' as const, platform }
+    const user = await app.database.db
+      .selectFrom('user_keys')
+      .selectAll()
+      .where('id', '=', keyId)
+      .executeTakeFirst()
+    return user ? { owner: 'user' as const, user } : null
+  }
+
   app.post(
     '/verify',
     { schema: { tags: ['verification'], body: VerifyRequest, response: { 200: VerifyResponse } } },
     async (request) => {
       const { sha256, signature, key_id } = request.body
-      const key = await app.database.db
-        .selectFrom('signing_keys')
-        .select(['public_key', 'revoked_at'])
-        .where('key_id', '=', key_id)
-        .executeTakeFirst()
-      if (!key) return { valid: false, trusted: false, reason: 'unknown_key' as const }
+      const found = await findKey(key_id)
+      if (!found) return { valid: false, trusted: false, reason: 'unknown_key' as const }
+      const owner =
+        found.owner === 'user'
+          ? { key_owner: 'user' as const, user_id: found.user.user_id }
+          : { key_owner: 'platform' as const }
+      if (found.owner === 'user' && found.user.kind !== 'signing')
+        return { valid: false, trusted: false, reason: 'not_a_signing_key' as const, ...owner }
       if (!/^[0-9a-fA-F]{64}$/.test(sha256))
-        return { valid: false, trusted: false, reason: 'bad_hex' as const }
+        return { valid: false, trusted: false, reason: 'bad_hex' as const, ...owner }
       const sig = /^[A-Za-z0-9+/_-]+={0,2}$/.test(signature)
         ? Buffer.from(signature, signature.includes('-') || signature.includes('_') ? 'base64url' : 'base64')
         : null
-      if (sig?.length !== 64) return { valid: false, trusted: false, reason: 'bad_base64' as const }
-      const publicKey = createPublicKey({
-        key: { kty: 'OKP', crv: 'Ed25519', x: key.public_key },
-        format: 'jwk',
-      })
-      const valid = verify(null, Buffer.from(sha256, 'hex'), publicKey, sig)
-      if (!valid) return { valid: false, trusted: false, reason: 'mismatch' as const }
-      if (key.revoked_at !== null)
-        return { valid: true, trusted: false, reason: 'revoked_key' as const, revoked_at: key.revoked_at }
-      return { valid: true, trusted: true, reason: 'valid' as const }
+      if (sig?.length !== 64) return { valid: false, trusted: false, reason: 'bad_base64' as const, ...owner }
+      const publicKey = ed25519(found.owner === 'user' ? found.user.public_key : found.platform.public_key)
+      if (!verify(null, Buffer.from(sha256, 'hex'), publicKey, sig))
+        return { valid: false, trusted: false, reason: 'mismatch' as const, ...owner }
+      const revokedAt = found.owner === 'user' ? found.user.revoked_at : found.platform.revoked_at
+      if (revokedAt !== null)
+        return {
+          valid: true,
+          trusted: false,
+          reason: 'revoked_key' as const,
+          revoked_at: revokedAt,
+          ...owner,
+        }
+      if (found.owner === 'user' && !(await attested(found.user)))
+        return { valid: true, trusted: false, reason: 'unattested_key' as const, ...owner }
+      return { valid: true, trusted: true, reason: 'valid' as const, ...owner }
     },
   )
 
@@ -104,20 +162,35 @@ export function verifyRoutes(app: ServiceApp): void {
       },
     },
     async (request) => {
-      const row = await app.database.db
-        .selectFrom('signing_keys')
-        .selectAll()
-        .where('key_id', '=', request.params.key_id)
-        .executeTakeFirst()
-      if (!row) throw new HttpProblem(404, 'ERR_KEY_UNKNOWN', `no key ${request.params.key_id}`)
-      const status = row.revoked_at !== null ? 'revoked' : row.retired_at !== null ? 'retired' : 'active'
+      const found = await findKey(request.params.key_id)
+      if (!found) throw new HttpProblem(404, 'ERR_KEY_UNKNOWN', `no key ${request.params.key_id}`)
+      if (found.owner === 'platform') {
+        const row = found.platform
+        const status = row.revoked_at !== null ? 'revoked' : row.retired_at !== null ? 'retired' : 'active'
+        return {
+          key_id: row.key_id,
+          owner: 'platform' as const,
+          jwk: jwkOf(row.key_id, row.public_key),
+          status: status as 'active' | 'retired' | 'revoked',
+          created_at: row.created_at,
+          retired_at: row.retired_at,
+          revoked_at: row.revoked_at,
+        }
+      }
+      const key = found.user
+      // Encryption keys are not for verifying anything; they are bucket-api's business.
+      if (key.kind !== 'signing') throw new HttpProblem(404, 'ERR_KEY_UNKNOWN', `no signing key ${key.id}`)
+      const status = key.revoked_at !== null ? 'revoked' : key.superseded_at !== null ? 'retired' : 'active'
       return {
-        key_id: row.key_id,
-        jwk: jwkOf(row.key_id, row.public_key),
+        key_id: key.id,
+        owner: 'user' as const,
+        user_id: key.user_id,
+        attested: await attested(key),
+        jwk: jwkOf(key.id, key.public_key),
         status: status as 'active' | 'retired' | 'revoked',
-        created_at: row.created_at,
-        retired_at: row.retired_at,
-        revoked_at: row.revoked_at,
+        created_at: key.created_at,
+        retired_at: key.superseded_at,
+        revoked_at: key.revoked_at,
       }
     },
   )
