@@ -175,6 +175,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           SESSION_ISSUER: `${gatewayUrl}/auth`,
           // The manifests' values are the cluster's; on this machine the gateway and provider are here.
           PUBLIC_URL: gatewayUrl,
+          BLOB_DIR: join(options.dataDir, 'blobs'),
           ...(oidcDir ? { OIDC_ISSUER: oidcIssuer } : {}),
           ...options.appEnv,
         },

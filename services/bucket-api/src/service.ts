@@ -6,6 +6,6 @@ export const service: ServiceDefinition = {
   serviceAccount: 'bucket-sa',
   routePrefix: '/buckets',
   database: true,
-  owns: [],
+  owns: ['buckets'],
   reads: ['audit', 'identity'],
 }

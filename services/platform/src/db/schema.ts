@@ -145,8 +145,39 @@ export interface AuditCheckpointTable {
   signed_at: Timestamp
 }
 
+export type BucketStatus = 'active' | 'claimed' | 'withdrawn' | 'expired'
+
+export interface BucketTable {
+  id: string
+  sender_id: string
+  recipient_id: string
+  status: BucketStatus
+  /** Sanitised as DESIGN.md says: [A-Za-z0-9._-] only, dots in the stem become _, allowed extensions only. */
+  filename: string
+  content_type: string
+  /** Plaintext bytes, as the sender declared them. */
+  size: number
+  plaintext_sha256: string
+  ciphertext_sha256: string
+  ciphertext_size: number
+  /** JSON: what the recipient's browser needs to open the file (HPKE enc, wrapped key, IV, sender key and signature). */
+  envelope: string
+  created_at: Timestamp
+  expires_at: Timestamp
+  claimed_at: Timestamp | null
+  withdrawn_at: Timestamp | null
+  expired_at: Timestamp | null
+  blob_deleted_at: Timestamp | null
+  receipt_sha256: string
+  receipt_signature_id: string
+  receipt_signature: string
+  receipt_key_id: string
+  receipt_signed_at: Timestamp
+}
+
 export interface Database {
   audit_entries: AuditEntryTable
+  buckets: BucketTable
   users: UserTable
   session_keys: SessionKeyTable
   sessions: SessionTable

@@ -1,0 +1,234 @@
+// pnpm bench, part two: the document flow's costs on the running system
+// (started as pnpm dev starts it, on free ports). POST /sign and POST /verify
+// rates and p99, direct to the app and through the local mesh, beside
+// node:crypto's raw Ed25519 sign and verify rates measured in this same run;
+// then a 5 MiB upload through the gateway, in MB/s. Loopback only, bounded:
+// each measurement runs a few seconds with a fixed number in flight.
+import { createHash, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startSystem } from '@docs-mesh/mesh/system'
+import { connectDatabase } from '@docs-mesh/platform'
+import { createTestSession, createTestSessionKey } from '@docs-mesh/platform/testing'
+import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici'
+import { makeKeys, sealFile, uploadForm } from '../../../services/bucket-api/test/browser.ts'
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const SECONDS = 3
+const IN_FLIGHT = 8
+const UPLOADS = 8
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
+
+/** Runs `op` with IN_FLIGHT at a time for SECONDS: operations per second and latency percentiles. */
+async function measure(op: () => Promise<void>): Promise<{ rate: number; p50: number; p99: number }> {
+  const latencies: number[] = []
+  const until = performance.now() + SECONDS * 1000
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (performance.now() < until) {
+        const t = performance.now()
+        await op()
+        latencies.push(performance.now() - t)
+      }
+    }),
+  )
+  latencies.sort((a, b) => a - b)
+  return { rate: latencies.length / SECONDS, p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+}
+
+function rawRate(fn: () => void): number {
+  let n = 0
+  const until = performance.now() + SECONDS * 1000
+  while (performance.now() < until) {
+    for (let i = 0; i < 100; i++) fn()
+    n += 100
+  }
+  return n / SECONDS
+}
+
+async function post(
+  dispatcher: Dispatcher,
+  origin: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
+  const res = await dispatcher.request({
+    origin,
+    path,
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...headers },
+  })
+  const text = await res.body.text()
+  if (res.statusCode !== 200)
+    throw new Error(`${origin}${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}`)
+  return JSON.parse(text) as Record<string, string>
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'docs-mesh-bench-'))
+const system = await startSystem({
+  root: ROOT,
+  manifests: join(ROOT, 'k8s/base'),
+  meshDir: join(dir, 'mesh'),
+  dataDir: join(dir, 'data'),
+  ports: 'free',
+  gatewayPort: 0,
+  hostAliases: { localhost: 'api.rossmck.dev' },
+  baseEnv: process.env,
+  appEnv: { LOG_LEVEL: 'warn' },
+  log: () => {},
+})
+const rows: string[] = []
+const row = (what: string, r: { rate: number; p50?: number; p99?: number }) => {
+  const line = `| ${what} | ${r.rate.toFixed(0)}/s | ${r.p50?.toFixed(2) ?? '–'} ms | ${r.p99?.toFixed(2) ?? '–'} ms |`
+  rows.push(line)
+  process.stdout.write(`${line}\n`)
+}
+try {
+  const ca = readFileSync(join(dir, 'mesh', 'ca', 'root-cert.pem'))
+  const gateway = new Agent({ connect: { ca }, connections: 32 })
+  const w = system.state.workloads
+  const xfcc = (from: string, to: string) => ({
+    'x-forwarded-client-cert': `By=spiffe://cluster.local/ns/docs/sa/${to};Hash=0;Subject="";URI=spiffe://cluster.local/ns/docs/sa/${from}`,
+  })
+  const digest = createHash('sha256').update('a document').digest('hex')
+
+  process.stdout.write('| operation | rate | p50 | p99 |\n|---|---|---|---|\n')
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const raw = Buffer.from(digest, 'hex')
+  const rawSignature = sign(null, raw, privateKey)
+  row('node:crypto Ed25519 sign (one core, no I/O)', { rate: rawRate(() => sign(null, raw, privateKey)) })
+  row('node:crypto Ed25519 verify (one core, no I/O)', {
+    rate: rawRate(() => verify(null, raw, publicKey, rawSignature)),
+  })
+
+  const signingDirect = new Pool(`http://127.0.0.1:${w['signing-api']?.appPort}`, { connections: IN_FLIGHT })
+  const signBody = { sha256: digest, purpose: 'upload_receipt', subject_id: 'bench' }
+  row(
+    'POST /sign, direct to signing-api',
+    await measure(async () => {
+      await post(
+        signingDirect,
+        `http://127.0.0.1:${w['signing-api']?.appPort}`,
+        '/sign',
+        signBody,
+        xfcc('bucket-sa', 'signing-sa'),
+      )
+    }),
+  )
+  const viaBucketSidecar = new ProxyAgent({
+    uri: `http://127.0.0.1:${w['bucket-api']?.proxyPort}`,
+    proxyTunnel: false,
+    connections: IN_FLIGHT,
+  })
+  let signed: Record<string, string> = {}
+  row(
+    'POST /sign, bucket-api → signing-api through the mesh (mTLS, policy)',
+    await measure(async () => {
+      signed = await post(
+        viaBucketSidecar,
+        'http://signing-api.docs.svc.cluster.local:8001',
+        '/sign',
+        signBody,
+      )
+    }),
+  )
+
+  const verifyBody = { sha256: digest, signature: signed.signature, key_id: signed.key_id }
+  const verificationDirect = new Pool(`http://127.0.0.1:${w['verification-api']?.appPort}`, {
+    connections: IN_FLIGHT,
+  })
+  row(
+    'POST /verify, direct to verification-api',
+    await measure(async () => {
+      const r = await post(
+        verificationDirect,
+        `http://127.0.0.1:${w['verification-api']?.appPort}`,
+        '/verify',
+        verifyBody,
+      )
+      if (r.reason !== 'valid') throw new Error(`verify said ${r.reason}`)
+    }),
+  )
+  row(
+    'POST /verify, through the gateway (TLS, mesh, policy)',
+    await measure(async () => {
+      await post(gateway, system.gatewayUrl, '/verify', verifyBody)
+    }),
+  )
+
+  // Two users with sessions (made as identity-api makes them) and keys registered through the gateway.
+  const handle = await connectDatabase(join(dir, 'data', 'docs-mesh.sqlite'))
+  const sessionKey = await createTestSessionKey(handle)
+  const users = await Promise.all(
+    ['alice', 'bob'].map(async (name) => {
+      const session = await createTestSession(handle, sessionKey, {
+        issuer: `${system.gatewayUrl}/auth`,
+        audience: 'docs-mesh',
+        mfaVerified: true,
+        email: `${name}@bench.test`,
+      })
+      const keys = await makeKeys()
+      const res = await gateway.request({
+        origin: system.gatewayUrl,
+        path: '/auth/keys',
+        method: 'POST',
+        headers: { authorization: `Bearer ${session.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(keys.publicJwks),
+      })
+      const body = (await res.body.json()) as { keys: Array<{ key_id: string; public_key: string }> }
+      if (res.statusCode !== 201)
+        throw new Error(`registering keys: ${res.statusCode} ${JSON.stringify(body)}`)
+      return {
+        ...session,
+        email: `${name}@bench.test`,
+        keys,
+        signing: body.keys[0]!,
+        encryption: body.keys[1]!,
+      }
+    }),
+  )
+  await handle.close()
+  const [alice, bob] = users as [(typeof users)[number], (typeof users)[number]]
+  const file = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(5 * 1024 * 1024 - 9)])
+  const sealed = await sealFile({
+    plaintext: file,
+    filename: 'bench.pdf',
+    contentType: 'application/pdf',
+    recipient: bob.email,
+    recipientKey: bob.encryption,
+    sender: alice.keys,
+    senderKeyId: alice.signing.key_id,
+  })
+  // The multipart body as a browser's FormData encodes it, sent as bytes.
+  const encoded = new Response(uploadForm(sealed))
+  const contentType = encoded.headers.get('content-type') ?? ''
+  const body = Buffer.from(await encoded.arrayBuffer())
+  const uploadMs: number[] = []
+  for (let i = 0; i < UPLOADS; i++) {
+    const t = performance.now()
+    const res = await gateway.request({
+      origin: system.gatewayUrl,
+      path: '/buckets',
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice.token}`, 'content-type': contentType },
+      body,
+    })
+    const text = await res.body.text()
+    if (res.statusCode !== 201) throw new Error(`upload: HTTP ${res.statusCode} ${text.slice(0, 200)}`)
+    uploadMs.push(performance.now() - t)
+  }
+  uploadMs.sort((a, b) => a - b)
+  const mb = sealed.ciphertext.length / 1e6
+  const line = `| 5 MiB upload through the gateway (${UPLOADS} sequential) | ${(mb / (percentile(uploadMs, 50) / 1000)).toFixed(1)} MB/s at p50 | ${percentile(uploadMs, 50).toFixed(0)} ms | ${(uploadMs.at(-1) ?? 0).toFixed(0)} ms (max) |`
+  rows.push(line)
+  process.stdout.write(`${line}\n`)
+} finally {
+  await system.stop()
+  rmSync(dir, { recursive: true, force: true })
+}
