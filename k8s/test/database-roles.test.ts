@@ -112,4 +112,41 @@ describe.skipIf(!admin || !hasPsql)('database roles (postgres-init-roles.sh)', (
     ).rejects.toThrow(/permission denied/)
     expect(await verification.db.selectFrom('sessions').selectAll().execute()).toEqual([])
   })
+
+  it('lets admin-api change only the columns its actions need', async () => {
+    await migrateGroup(as('signing_api'), 'signing')
+    const identity = as('identity_api')
+    const now = new Date().toISOString()
+    await identity.db
+      .insertInto('users')
+      .values({
+        id: 'u2',
+        email: 'u2@example.test',
+        display_name: 'U',
+        role: 'user',
+        created_at: now,
+        disabled_at: null,
+      })
+      .execute()
+    const admin = as('admin_api')
+    await admin.db.updateTable('users').set({ disabled_at: now }).where('id', '=', 'u2').execute()
+    await admin.db.updateTable('sessions').set({ revoked_at: now }).where('user_id', '=', 'u2').execute()
+    await admin.db
+      .updateTable('signing_keys')
+      .set({ revoked_at: now, revocation_reason: 'test' })
+      .where('key_id', '=', 'none')
+      .execute()
+    await expect(
+      admin.db.updateTable('users').set({ role: 'admin' }).where('id', '=', 'u2').execute(),
+    ).rejects.toThrow(/permission denied/)
+    await expect(admin.db.updateTable('signing_keys').set({ public_key: 'x' }).execute()).rejects.toThrow(
+      /permission denied/,
+    )
+    await expect(admin.db.updateTable('audit_entries').set({ data: '{}' }).execute()).rejects.toThrow(
+      /permission denied/,
+    )
+    await expect(
+      as('bucket_api').db.updateTable('sessions').set({ revoked_at: now }).execute(),
+    ).rejects.toThrow(/permission denied/)
+  })
 })

@@ -1,12 +1,11 @@
 // Builds admin-api without listening, for the server and for tests.
 import { createServiceApp, type ServiceApp } from '@docs-mesh/platform'
 import type { Config } from './config.ts'
+import { adminRoutes } from './routes/admin.ts'
 import { service } from './service.ts'
 
 export async function buildApp(config: Config, options: { logger?: boolean } = {}): Promise<ServiceApp> {
-  return createServiceApp({
-    service,
-    config,
-    ...options,
-  })
+  const app = await createServiceApp({ service, config, ...options })
+  adminRoutes(app)
+  return app
 }

@@ -7,5 +7,5 @@ export const service: ServiceDefinition = {
   routePrefix: '/admin',
   database: true,
   owns: [],
-  reads: ['audit', 'identity'],
+  reads: ['audit', 'identity', 'signing', 'buckets'],
 }
