@@ -2,7 +2,8 @@
 # One image per service, chosen by a build argument:
 #   docker build --build-arg SERVICE=bucket-api -t docs-mesh/bucket-api:kind .
 # SERVICE is a workspace package name without its scope: bucket-api,
-# signing-api, verification-api, identity-api, admin-api or frontend.
+# signing-api, verification-api, identity-api, admin-api, frontend, or
+# oidc-provider (the local OpenID provider, for kind and docker compose).
 # Multi-arch: nothing here is architecture-specific (docker buildx --platform).
 
 ARG NODE_VERSION=24.21.0

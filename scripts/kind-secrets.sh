@@ -50,9 +50,12 @@ random_key .kind/identity-encryption-key
 kubectl -n docs create secret generic identity-keys --from-file=encryption-key=.kind/identity-encryption-key \
   --dry-run=client -o yaml | kubectl apply -f -
 random_key .kind/oidc-client-secret
-kubectl -n docs create secret generic oidc-client --from-literal=client-id=docs-mesh \
-  --from-file=client-secret=.kind/oidc-client-secret \
-  --dry-run=client -o yaml | kubectl apply -f -
+# Both sides of the OpenID client: identity-api (docs) and the provider (docs-oidc).
+for namespace in docs docs-oidc; do
+  kubectl -n "$namespace" create secret generic oidc-client --from-literal=client-id=docs-mesh \
+    --from-file=client-secret=.kind/oidc-client-secret \
+    --dry-run=client -o yaml | kubectl apply -f -
+done
 
 # shellcheck disable=SC1090
 . "$passwords"

@@ -32,12 +32,13 @@ kubectl config use-context "kind-$CLUSTER" >/dev/null
 
 "$istioctl" install -y -f k8s/kind/istio-operator.yaml
 
-for service in "${SERVICES[@]}"; do
+for service in "${SERVICES[@]}" oidc-provider; do
   docker build --build-arg SERVICE="$service" -t "docs-mesh/$service:kind" .
   kind load docker-image --name "$CLUSTER" "docs-mesh/$service:kind"
 done
 
 kubectl apply -f k8s/base/namespace.yaml
+kubectl create namespace docs-oidc --dry-run=client -o yaml | kubectl apply -f -
 scripts/kind-secrets.sh
 kubectl apply -k k8s/overlays/kind
 
@@ -46,6 +47,7 @@ for service in "${SERVICES[@]}"; do
   kubectl -n docs rollout status "deployment/$service" --timeout=300s
 done
 kubectl -n e2e-outside rollout status deployment/e2e-client --timeout=300s
+kubectl -n docs-oidc rollout status deployment/oidc-provider --timeout=300s
 kubectl -n istio-system rollout status deployment/istio-ingressgateway --timeout=300s
 
-echo "ready: https://localhost:8443 (trust .kind/tls/ca.pem)"
+echo "ready: https://localhost:8443 (trust .kind/tls/ca.pem); sign in as alice, bob or carol, password <name>-local-password"

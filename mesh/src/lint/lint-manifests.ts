@@ -67,8 +67,10 @@ export function lintModel(model: MeshModel): LintFinding[] {
     })
   }
 
+  // A Service outside the mesh (a namespace without injection) may select a workload there too.
+  const everyWorkload = { ...model, workloads: [...model.workloads, ...model.outsideWorkloads] }
   for (const service of model.services) {
-    if (workloadsOf(model, service).length === 0)
+    if (workloadsOf(everyWorkload, service).length === 0)
       add('selector-selects-nothing', `Service ${service.namespace}/${service.name}`, 'selects no workload')
   }
 
