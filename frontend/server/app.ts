@@ -2,6 +2,7 @@
 import { createServiceApp, type ServiceApp } from '@docs-mesh/platform'
 import type { Config } from './config.ts'
 import { service } from './service.ts'
+import { sessionRoutes } from './session-routes.ts'
 import { pageFallback, staticRoutes } from './static-routes.ts'
 
 // No inline script or style anywhere: the app is files from this origin only.
@@ -30,5 +31,6 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
     ...options,
   })
   await app.register(staticRoutes, { root: config.STATIC_DIR })
+  sessionRoutes(app, { identityApiUrl: config.IDENTITY_API_URL })
   return app
 }

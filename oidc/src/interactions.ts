@@ -7,7 +7,16 @@ import { authenticate, type LocalUser } from './users.ts'
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-function page(res: ServerResponse, status: number, uid: string, error?: string): void {
+// The form posts here, and its answer redirects (through the provider) to the
+// client: browsers apply form-action to those redirects too, so the clients'
+// origins are allowed beside 'self'.
+function page(
+  res: ServerResponse,
+  status: number,
+  uid: string,
+  formTargets: readonly string[],
+  error?: string,
+): void {
   const body = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign in · docs-mesh local provider</title></head>
 <body><main>
@@ -22,7 +31,7 @@ ${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
   res.writeHead(status, {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
-    'content-security-policy': "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    'content-security-policy': `default-src 'none'; form-action 'self' ${formTargets.join(' ')}; frame-ancestors 'none'`,
   })
   res.end(body)
 }
@@ -65,6 +74,7 @@ export async function handleInteraction(
   users: readonly LocalUser[],
   req: IncomingMessage,
   res: ServerResponse,
+  formTargets: readonly string[] = [],
 ): Promise<boolean> {
   const match = /^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/.exec((req.url ?? '').split('?')[0] ?? '')
   if (!match) return false
@@ -74,13 +84,13 @@ export async function handleInteraction(
     if (req.method === 'GET' && !match[2]) {
       if (details.prompt.name === 'consent' && details.session?.accountId)
         await grantRequested(provider, req, res, details.session.accountId)
-      else page(res, 200, uid)
+      else page(res, 200, uid, formTargets)
       return true
     }
     if (req.method === 'POST' && match[2]) {
       const form = await readForm(req)
       const user = authenticate(users, form.get('username') ?? '', form.get('password') ?? '')
-      if (!user) page(res, 401, uid, 'Wrong username or password.')
+      if (!user) page(res, 401, uid, formTargets, 'Wrong username or password.')
       else await grantRequested(provider, req, res, user.sub)
       return true
     }

@@ -40,8 +40,11 @@ export async function listenLocalProvider(options: ListenOptions): Promise<Runni
     cookieKeys: options.cookieKeys ?? [String(options.clients[0]?.client_secret ?? 'local')],
   })
   const callback = provider.callback()
+  const formTargets = [
+    ...new Set(options.clients.flatMap((c) => (c.redirect_uris ?? []).map((uri) => new URL(uri).origin))),
+  ]
   server.on('request', (req, res) => {
-    void handleInteraction(provider, users, req, res).then((handled) => {
+    void handleInteraction(provider, users, req, res, formTargets).then((handled) => {
       if (!handled) callback(req, res)
     })
   })

@@ -7,7 +7,6 @@ import {
   principalOf,
   type ServiceApp,
 } from '@docs-mesh/platform'
-import cookie from '@fastify/cookie'
 import rateLimit from '@fastify/rate-limit'
 import type { Config } from './config.ts'
 import { createUserKeys } from './keys/user-keys.ts'
@@ -32,7 +31,6 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
     upstreams: { 'signing-api': config.SIGNING_API_URL },
     ...options,
   })
-  await app.register(cookie)
   await app.register(rateLimit, {
     global: false,
     keyGenerator: (request) => request.ip,
@@ -77,7 +75,7 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
     sessions,
     rateLimitPerMinute: config.AUTH_RATE_LIMIT_PER_MINUTE,
   })
-  sessionRoutes(app, { keys, sessions, users, mfa })
+  sessionRoutes(app, { keys, sessions, users, mfa, sessionMaxAgeSeconds: config.SESSION_MAX_AGE_SECONDS })
   mfaRoutes(app, { mfa, users, rateLimitPerMinute: config.AUTH_RATE_LIMIT_PER_MINUTE })
   keyRoutes(app, { userKeys })
   internalRoutes(app, {

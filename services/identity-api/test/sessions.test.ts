@@ -173,4 +173,71 @@ describe.each(testDatabaseKinds(process.env))('sessions on %s', (kind) => {
       .where('id', '=', bob.user.id)
       .execute()
   })
+
+  describe('in the browser, by cookie', () => {
+    const cookies = (token: string, csrf?: string) => ({
+      cookie: `docs_mesh_session=${token}${csrf ? `; docs_mesh_csrf=${csrf}` : ''}`,
+    })
+
+    it('accepts the session cookie for reading', async () => {
+      const bob = await f.signIn('bob')
+      const res = await f.app.inject({ url: '/auth/me', headers: cookies(bob.token) })
+      expect(res.statusCode).toBe(200)
+      expect(res.json().user.id).toBe(bob.user.id)
+    })
+
+    it('refuses a change by cookie without the CSRF header echoing the CSRF cookie', async () => {
+      const bob = await f.signIn('bob')
+      const csrf = 'a'.repeat(43)
+      const none = await f.app.inject({
+        method: 'POST',
+        url: '/auth/session/renew',
+        headers: cookies(bob.token, csrf),
+      })
+      expect(none.json()).toMatchObject({ status: 403, code: 'ERR_CSRF' })
+      const wrong = await f.app.inject({
+        method: 'POST',
+        url: '/auth/session/renew',
+        headers: { ...cookies(bob.token, csrf), 'x-csrf-token': 'b'.repeat(43) },
+      })
+      expect(wrong.json()).toMatchObject({ status: 403, code: 'ERR_CSRF' })
+      // A cross-site page can make the browser send the cookie, but cannot read it to echo.
+      const noCookie = await f.app.inject({
+        method: 'POST',
+        url: '/auth/session/renew',
+        headers: { ...cookies(bob.token), 'x-csrf-token': '' },
+      })
+      expect(noCookie.json()).toMatchObject({ status: 403, code: 'ERR_CSRF' })
+    })
+
+    it('renews into the cookie, and signing out clears both cookies', async () => {
+      const bob = await f.signIn('bob')
+      const csrf = 'c'.repeat(43)
+      const headers = { ...cookies(bob.token, csrf), 'x-csrf-token': csrf }
+      const renewed = await f.app.inject({ method: 'POST', url: '/auth/session/renew', headers })
+      expect(renewed.statusCode).toBe(200)
+      const set = String(renewed.headers['set-cookie'])
+      expect(set).toContain(`docs_mesh_session=${renewed.json().token}`)
+      expect(set).toMatch(/HttpOnly/)
+      expect(set).toMatch(/Secure/)
+      expect(set).toMatch(/SameSite=Strict/)
+      const fresh = { ...cookies(renewed.json().token, csrf), 'x-csrf-token': csrf }
+      const out = await f.app.inject({ method: 'POST', url: '/auth/logout', headers: fresh })
+      expect(out.statusCode).toBe(204)
+      const cleared = ([] as string[]).concat(out.headers['set-cookie'] ?? [])
+      expect(cleared.some((c) => c.startsWith('docs_mesh_session=;'))).toBe(true)
+      expect(cleared.some((c) => c.startsWith('docs_mesh_csrf=;'))).toBe(true)
+    })
+
+    it('takes the Authorization header over a cookie, and needs no CSRF header with it', async () => {
+      const bob = await f.signIn('bob')
+      const res = await f.app.inject({
+        method: 'POST',
+        url: '/auth/session/renew',
+        headers: { ...f.bearer(bob.token), cookie: 'docs_mesh_session=forged' },
+      })
+      expect(res.statusCode).toBe(200)
+      expect(res.headers['set-cookie']).toBeUndefined()
+    })
+  })
 })

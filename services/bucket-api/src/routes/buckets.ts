@@ -110,7 +110,15 @@ export function bucketRoutes(app: ServiceApp, options: { blobs: BlobStore }): vo
         response: { 200: BucketView },
       },
     },
-    async (request) => (await views([await bucketFor(request.params.id, request.session!.userId)]))[0]!,
+    async (request) => {
+      const { userId } = request.session!
+      const row = await bucketFor(request.params.id, userId)
+      const view = (await views([row]))[0]!
+      // The recipient opens a claimed file again with its envelope.
+      return row.recipient_id === userId && row.status === 'claimed'
+        ? { ...view, envelope: JSON.parse(row.envelope) as Static<typeof Envelope> }
+        : view
+    },
   )
 
   app.post(

@@ -52,6 +52,10 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
           200: Type.Object({
             ...TokenResponse.properties,
             session_id: Type.String(),
+            session_expires_at: Type.String({
+              format: 'date-time',
+              description: 'when the session ends, however often renewed',
+            }),
             user: UserView,
             mfa: Type.Object({ enrolled: Type.Boolean(), pending: Type.Boolean(), verified: Type.Boolean() }),
           }),
@@ -91,7 +95,7 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
       const issued = await options.sessions.issueToken(session_id)
       const row = await app.database.db
         .selectFrom('sessions')
-        .select(['user_id', 'mfa_verified_at'])
+        .select(['user_id', 'mfa_verified_at', 'expires_at'])
         .where('id', '=', session_id)
         .executeTakeFirstOrThrow()
       const user = (await options.users.byId(row.user_id)) as UserTable
@@ -101,6 +105,7 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
         token_type: 'Bearer' as const,
         expires_at: issued.expiresAt.toISOString(),
         session_id,
+        session_expires_at: row.expires_at,
         user: userView(user),
         mfa: { ...mfa, verified: row.mfa_verified_at !== null },
       }

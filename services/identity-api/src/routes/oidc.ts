@@ -35,6 +35,21 @@ export function oidcRoutes(app: ServiceApp, options: OidcRoutesOptions): void {
   }
 
   app.get(
+    '/auth/providers',
+    {
+      schema: {
+        tags: ['sign-in'],
+        response: {
+          200: Type.Object({
+            providers: Type.Array(Type.Object({ name: Type.String(), login: Type.String() })),
+          }),
+        },
+      },
+    },
+    async () => ({ providers: [{ name: provider, login: `/auth/oidc/${provider}/login` }] }),
+  )
+
+  app.get(
     '/auth/oidc/:provider/login',
     {
       config: { rateLimit },

@@ -1,7 +1,12 @@
 // The session's own routes. A session token lives SESSION_TTL_SECONDS; the app
 // renews it with POST /auth/session/renew before then, which retires the old
 // token at once and never extends the session past its maximum age.
-import { appendAuditEntry, type ServiceApp } from '@docs-mesh/platform'
+import {
+  appendAuditEntry,
+  clearSessionCookies,
+  type ServiceApp,
+  setSessionCookies,
+} from '@docs-mesh/platform'
 import Type from 'typebox'
 import type { Mfa } from '../mfa/mfa.ts'
 import type { SessionKeys } from '../sessions/session-keys.ts'
@@ -18,7 +23,7 @@ export const TokenResponse = Type.Object({
 
 export function sessionRoutes(
   app: ServiceApp,
-  options: { keys: SessionKeys; sessions: Sessions; users: Users; mfa: Mfa },
+  options: { keys: SessionKeys; sessions: Sessions; users: Users; mfa: Mfa; sessionMaxAgeSeconds: number },
 ): void {
   app.get(
     '/auth/.well-known/jwks.json',
@@ -79,8 +84,11 @@ export function sessionRoutes(
       config: { session: 'user' },
       schema: { tags: ['sessions'], security: [{ session: [] }], response: { 200: TokenResponse } },
     },
-    async (request) => {
+    async (request, reply) => {
       const issued = await options.sessions.issueToken(request.session!.sessionId)
+      // The browser's token lives in its cookie; an API client takes it from the body.
+      if (request.sessionSource === 'cookie')
+        setSessionCookies(reply, issued.token, { maxAgeSeconds: options.sessionMaxAgeSeconds })
       return {
         token: issued.token,
         token_type: 'Bearer' as const,
@@ -102,6 +110,7 @@ export function sessionRoutes(
           type: 'auth.sign_out',
           data: { user_id: userId, session_id: sessionId },
         })
+      clearSessionCookies(reply)
       return reply.code(204).send(null)
     },
   )

@@ -4,6 +4,7 @@
 // their routes to what this returns; tests build it without listening.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import cookie from '@fastify/cookie'
 import helmet, { type FastifyHelmetOptions } from '@fastify/helmet'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -107,6 +108,7 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
   installErrorHandling(app, options.notFound)
   drainOnClose(app)
   await app.register(requestContextPlugin)
+  await app.register(cookie)
   await app.register(
     helmet,
     options.helmet ?? {

@@ -1,3 +1,10 @@
+export {
+  CSRF_COOKIE,
+  CSRF_HEADER,
+  clearSessionCookies,
+  SESSION_COOKIE,
+  setSessionCookies,
+} from './cookies.ts'
 export { sessionPlugin } from './session-plugin.ts'
 export {
   createSessionVerifier,

@@ -1,0 +1,61 @@
+// POST /session: the app posts the single-use code from its /app?code=...
+// URL here; the frontend exchanges it with identity-api over the mesh (only
+// frontend-sa may) and keeps the session token in an HttpOnly cookie, with a
+// CSRF token beside it. The token never reaches the page's scripts.
+import { randomBytes } from 'node:crypto'
+import { HttpProblem, type ServiceApp, setSessionCookies } from '@docs-mesh/platform'
+import Type from 'typebox'
+
+interface Exchanged {
+  token: string
+  expires_at: string
+  session_expires_at: string
+  user: { id: string; email: string; display_name: string; role: 'user' | 'admin' }
+  mfa: { enrolled: boolean; pending: boolean; verified: boolean }
+}
+
+export function sessionRoutes(app: ServiceApp, options: { identityApiUrl: string }): void {
+  app.post(
+    '/session',
+    {
+      schema: {
+        hide: true,
+        body: Type.Object(
+          { code: Type.String({ minLength: 1, maxLength: 128 }) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request, reply) => {
+      const res = await app.upstream.call<Exchanged | { code?: string; detail?: string }>({
+        method: 'POST',
+        url: `${options.identityApiUrl}/internal/session/exchange`,
+        body: { code: request.body.code },
+        context: { requestId: request.id, trace: request.trace },
+      })
+      if (res.status === 400)
+        throw new HttpProblem(
+          400,
+          'ERR_CODE_INVALID',
+          'the sign-in code is unknown, expired or already used; sign in again',
+        )
+      if (res.status !== 200)
+        throw new HttpProblem(
+          503,
+          'ERR_UPSTREAM_UNAVAILABLE',
+          `identity-api answered ${res.status} to the exchange`,
+        )
+      const exchanged = res.body as Exchanged
+      const maxAgeSeconds = Math.max(
+        1,
+        Math.floor((Date.parse(exchanged.session_expires_at) - Date.now()) / 1000),
+      )
+      setSessionCookies(reply, exchanged.token, {
+        maxAgeSeconds,
+        csrf: randomBytes(32).toString('base64url'),
+      })
+      reply.header('cache-control', 'no-store')
+      return { user: exchanged.user, mfa: exchanged.mfa, expires_at: exchanged.expires_at }
+    },
+  )
+}
