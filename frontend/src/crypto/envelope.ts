@@ -6,6 +6,7 @@
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core'
 import { fromBase64url, fromHex, toBase64url, toHex } from './encoding.ts'
 import { typeProblem } from './file-checks.ts'
+import type { Key, KeyPair } from './types.ts'
 
 const INFO = new TextEncoder().encode('docs-mesh file key v1')
 const suite = new CipherSuite({
@@ -27,7 +28,7 @@ export async function sealFile(options: {
   contentType: string
   recipient: string
   recipientKey: { key_id: string; public_key: string }
-  signingKey: CryptoKey
+  signingKey: Key
   signingKeyId: string
 }): Promise<Sealed> {
   const sha256 = await crypto.subtle.digest('SHA-256', options.plaintext)
@@ -77,7 +78,7 @@ export async function openFile(options: {
   envelope: Envelope
   plaintextSha256: string
   contentType: string
-  encryption: CryptoKeyPair
+  encryption: KeyPair
 }): Promise<Uint8Array<ArrayBuffer>> {
   const { envelope } = options
   let plaintext: Uint8Array<ArrayBuffer>

@@ -4,31 +4,20 @@
 // not even this app, can read the private halves out. The flip side: they
 // cannot be backed up. Lose this browser's storage and you register new keys;
 // files sealed to the old ones can no longer be opened.
-import { del, get, set } from 'idb-keyval'
+import { get, set } from 'idb-keyval'
+import type { KeyPair } from './types.ts'
+
+export { makeKeyPairs, publicJwk } from './key-pairs.ts'
 
 export interface StoredKeys {
   userId: string
-  signing: CryptoKeyPair
-  encryption: CryptoKeyPair
+  signing: KeyPair
+  encryption: KeyPair
   signingKeyId: string
   encryptionKeyId: string
 }
 
 const slot = (userId: string) => `docs-mesh-keys:${userId}`
 
-export async function makeKeyPairs(): Promise<{ signing: CryptoKeyPair; encryption: CryptoKeyPair }> {
-  const signing = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, [
-    'sign',
-    'verify',
-  ])) as CryptoKeyPair
-  const encryption = (await crypto.subtle.generateKey({ name: 'X25519' }, false, [
-    'deriveBits',
-  ])) as CryptoKeyPair
-  return { signing, encryption }
-}
-
-export const publicJwk = (key: CryptoKey) => crypto.subtle.exportKey('jwk', key)
-
 export const loadKeys = (userId: string) => get<StoredKeys>(slot(userId))
 export const saveKeys = (keys: StoredKeys) => set(slot(keys.userId), keys)
-export const forgetKeys = (userId: string) => del(slot(userId))

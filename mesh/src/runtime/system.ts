@@ -4,8 +4,9 @@
 
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
@@ -222,5 +223,42 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     gatewayUrl,
     oidcIssuer: oidcDir ? oidcIssuer : null,
     stop,
+  }
+}
+
+/**
+ * The whole system as the e2e matrix, the browser tests and the benchmark
+ * start it: from the repository's k8s/base, on free ports, with its own CA,
+ * secrets and database in a fresh temporary folder that stop() removes.
+ */
+export async function startThrowawaySystem(
+  options: Pick<SystemOptions, 'root' | 'log' | 'onDecision'> & { appEnv?: Record<string, string> },
+): Promise<RunningSystem & { dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'docs-mesh-system-'))
+  try {
+    const system = await startSystem({
+      root: options.root,
+      manifests: join(options.root, 'k8s/base'),
+      meshDir: join(dir, 'mesh'),
+      dataDir: join(dir, 'data'),
+      ports: 'free',
+      gatewayPort: 0,
+      hostAliases: { localhost: 'api.rossmck.dev' },
+      baseEnv: process.env,
+      appEnv: { LOG_LEVEL: 'warn', ...options.appEnv },
+      log: options.log,
+      onDecision: options.onDecision,
+    })
+    return {
+      ...system,
+      dir,
+      async stop() {
+        await system.stop()
+        rmSync(dir, { recursive: true, force: true })
+      },
+    }
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true })
+    throw error
   }
 }

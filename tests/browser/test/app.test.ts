@@ -6,10 +6,9 @@
 // valid; a non-admin gets no admin data. Each step saves a screenshot into
 // tests/browser/screenshots/.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type RunningSystem, startSystem } from '@docs-mesh/mesh/system'
+import { startThrowawaySystem } from '@docs-mesh/mesh/system'
 import * as OTPAuth from 'otpauth'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -33,7 +32,7 @@ const NAMES = { alice: 'Alice Example', bob: 'Bob Example', carol: 'Carol Admin'
 type Person = keyof typeof NAMES
 
 let dir: string
-let system: RunningSystem
+let system: Awaited<ReturnType<typeof startThrowawaySystem>>
 const contexts: BrowserContext[] = []
 const pages = {} as Record<Person, Page>
 let shot = 0
@@ -114,24 +113,12 @@ describe('the browser app', () => {
   beforeAll(async () => {
     rmSync(SCREENSHOTS, { recursive: true, force: true })
     mkdirSync(SCREENSHOTS, { recursive: true })
-    dir = mkdtempSync(join(tmpdir(), 'docs-mesh-browser-'))
-    system = await startSystem({
-      root: ROOT,
-      manifests: join(ROOT, 'k8s/base'),
-      meshDir: join(dir, 'mesh'),
-      dataDir: join(dir, 'data'),
-      ports: 'free',
-      gatewayPort: 0,
-      hostAliases: { localhost: 'api.rossmck.dev' },
-      baseEnv: process.env,
-      appEnv: { LOG_LEVEL: 'warn' },
-      log: () => {},
-    })
+    system = await startThrowawaySystem({ root: ROOT, log: () => {} })
+    dir = system.dir
   })
   afterAll(async () => {
     for (const c of contexts) await c.close().catch(() => undefined)
     await system?.stop()
-    rmSync(dir, { recursive: true, force: true })
   })
 
   it('bob signs in, enrols MFA and makes keys', async () => {

@@ -5,15 +5,14 @@
 // then a 5 MiB upload through the gateway, in MB/s. Loopback only, bounded:
 // each measurement runs a few seconds with a fixed number in flight.
 import { createHash, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startSystem } from '@docs-mesh/mesh/system'
+import { makeKeyPairs, publicJwk, sealFile } from '@docs-mesh/frontend/crypto'
+import { startThrowawaySystem } from '@docs-mesh/mesh/system'
 import { connectDatabase } from '@docs-mesh/platform'
 import { createTestSession, createTestSessionKey } from '@docs-mesh/platform/testing'
 import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici'
-import { makeKeys, sealFile, uploadForm } from '../../../services/bucket-api/test/browser.ts'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const SECONDS = 3
@@ -70,19 +69,8 @@ async function post(
   return JSON.parse(text) as Record<string, string>
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'docs-mesh-bench-'))
-const system = await startSystem({
-  root: ROOT,
-  manifests: join(ROOT, 'k8s/base'),
-  meshDir: join(dir, 'mesh'),
-  dataDir: join(dir, 'data'),
-  ports: 'free',
-  gatewayPort: 0,
-  hostAliases: { localhost: 'api.rossmck.dev' },
-  baseEnv: process.env,
-  appEnv: { LOG_LEVEL: 'warn' },
-  log: () => {},
-})
+const system = await startThrowawaySystem({ root: ROOT, log: () => {} })
+const dir = system.dir
 const rows: string[] = []
 const row = (what: string, r: { rate: number; p50?: number; p99?: number }) => {
   const line = `| ${what} | ${r.rate.toFixed(0)}/s | ${r.p50?.toFixed(2) ?? '–'} ms | ${r.p99?.toFixed(2) ?? '–'} ms |`
@@ -173,13 +161,16 @@ try {
         mfaVerified: true,
         email: `${name}@bench.test`,
       })
-      const keys = await makeKeys()
+      const keys = await makeKeyPairs()
       const res = await gateway.request({
         origin: system.gatewayUrl,
         path: '/auth/keys',
         method: 'POST',
         headers: { authorization: `Bearer ${session.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(keys.publicJwks),
+        body: JSON.stringify({
+          signing_key: await publicJwk(keys.signing.publicKey),
+          encryption_key: await publicJwk(keys.encryption.publicKey),
+        }),
       })
       const body = (await res.body.json()) as { keys: Array<{ key_id: string; public_key: string }> }
       if (res.statusCode !== 201)
@@ -197,16 +188,19 @@ try {
   const [alice, bob] = users as [(typeof users)[number], (typeof users)[number]]
   const file = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(5 * 1024 * 1024 - 9)])
   const sealed = await sealFile({
-    plaintext: file,
+    plaintext: new Uint8Array(file),
     filename: 'bench.pdf',
     contentType: 'application/pdf',
     recipient: bob.email,
     recipientKey: bob.encryption,
-    sender: alice.keys,
-    senderKeyId: alice.signing.key_id,
+    signingKey: alice.keys.signing.privateKey,
+    signingKeyId: alice.signing.key_id,
   })
   // The multipart body as a browser's FormData encodes it, sent as bytes.
-  const encoded = new Response(uploadForm(sealed))
+  const form = new FormData()
+  for (const [k, v] of Object.entries(sealed.fields)) form.append(k, v)
+  form.append('ciphertext', new Blob([sealed.ciphertext]), 'ciphertext')
+  const encoded = new Response(form)
   const contentType = encoded.headers.get('content-type') ?? ''
   const body = Buffer.from(await encoded.arrayBuffer())
   const uploadMs: number[] = []
@@ -230,5 +224,4 @@ try {
   process.stdout.write(`${line}\n`)
 } finally {
   await system.stop()
-  rmSync(dir, { recursive: true, force: true })
 }

@@ -1,11 +1,8 @@
 // The matrix against the local mesh: the whole system started as `pnpm dev`
 // starts it, on free ports, with its own CA and database in a temp folder.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type CurlResult, meshCurl } from '@docs-mesh/mesh/client'
-import { startSystem } from '@docs-mesh/mesh/system'
+import { startThrowawaySystem } from '@docs-mesh/mesh/system'
 import type { Outcome, Reached, Target } from './target.ts'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -18,18 +15,9 @@ const outcome = (r: CurlResult): Outcome => ({
 })
 
 export async function startLocalTarget(log: (line: string) => void = () => {}): Promise<Target> {
-  const dir = mkdtempSync(join(tmpdir(), 'docs-mesh-e2e-'))
   const reached: Reached[] = []
-  const system = await startSystem({
+  const system = await startThrowawaySystem({
     root: ROOT,
-    manifests: join(ROOT, 'k8s/base'),
-    meshDir: join(dir, 'mesh'),
-    dataDir: join(dir, 'data'),
-    ports: 'free',
-    gatewayPort: 0,
-    hostAliases: { localhost: 'api.rossmck.dev' },
-    baseEnv: process.env,
-    appEnv: { LOG_LEVEL: 'warn' },
     log,
     onDecision: ({ workload, path }) => reached.push({ workload, path }),
   })
@@ -53,9 +41,6 @@ export async function startLocalTarget(log: (line: string) => void = () => {}): 
       })
       return { ...outcome(result), reached: [...reached] }
     },
-    async close() {
-      await system.stop()
-      rmSync(dir, { recursive: true, force: true })
-    },
+    close: () => system.stop(),
   }
 }

@@ -1,9 +1,8 @@
 // The upload receipt signing-api signs: SHA-256 of this statement's canonical
 // JSON. It binds who sent what to whom and when, so the sender can later show
 // the platform took the upload, and anyone can check it at /verify.
-import { createHash } from 'node:crypto'
 import type { BucketTable } from '@docs-mesh/platform'
-import { canonicalJson } from '@docs-mesh/platform'
+import { statementDigest } from '@docs-mesh/platform'
 
 export const RECEIPT_TYPE = 'docs-mesh.upload-receipt.v1'
 
@@ -39,7 +38,4 @@ export function receiptStatement(b: ReceiptFields): Record<string, string | numb
   }
 }
 
-export const receiptDigest = (b: ReceiptFields): string =>
-  createHash('sha256')
-    .update(canonicalJson(receiptStatement(b)))
-    .digest('hex')
+export const receiptDigest = (b: ReceiptFields): string => statementDigest(receiptStatement(b))

@@ -46,6 +46,36 @@ export function bucketRoutes(app: ServiceApp, options: { blobs: BlobStore }): vo
     return row
   }
 
+  /**
+   * Moves an active, unexpired bucket to `claimed` or `withdrawn` in one
+   * conditional statement (of two requests at once, exactly one changes the
+   * row), or says why it cannot: claimed already (`claimedStatus`), or gone (410).
+   */
+  async function leaveActive(
+    row: BucketTable,
+    userId: string,
+    change: { status: 'claimed'; claimed_at: string } | { status: 'withdrawn'; withdrawn_at: string },
+    claimedStatus: 400 | 409,
+  ): Promise<void> {
+    const now = new Date().toISOString()
+    const moved = await db
+      .updateTable('buckets')
+      .set(change)
+      .where('id', '=', row.id)
+      .where('status', '=', 'active')
+      .where('expires_at', '>', now)
+      .executeTakeFirst()
+    if (moved.numUpdatedRows === 1n) return
+    const status = effectiveStatus(await bucketFor(row.id, userId))
+    if (status === 'claimed')
+      throw new HttpProblem(claimedStatus, 'ERR_ALREADY_CLAIMED', 'this bucket was already claimed')
+    throw new HttpProblem(
+      410,
+      status === 'withdrawn' ? 'ERR_BUCKET_WITHDRAWN' : 'ERR_BUCKET_EXPIRED',
+      `this bucket is ${status}`,
+    )
+  }
+
   app.get(
     '/buckets',
     {
@@ -139,26 +169,7 @@ export function bucketRoutes(app: ServiceApp, options: { blobs: BlobStore }): vo
       const row = await bucketFor(request.params.id, userId)
       if (row.recipient_id !== userId)
         throw new HttpProblem(403, 'ERR_NOT_RECIPIENT', 'only the recipient may claim this bucket')
-      const now = new Date().toISOString()
-      // One statement decides: of two claims at once, exactly one changes the row.
-      const claimed = await db
-        .updateTable('buckets')
-        .set({ status: 'claimed', claimed_at: now })
-        .where('id', '=', row.id)
-        .where('status', '=', 'active')
-        .where('expires_at', '>', now)
-        .executeTakeFirst()
-      if (claimed.numUpdatedRows !== 1n) {
-        const current = await bucketFor(row.id, userId)
-        const status = effectiveStatus(current)
-        if (status === 'claimed')
-          throw new HttpProblem(400, 'ERR_ALREADY_CLAIMED', 'this bucket was already claimed')
-        throw new HttpProblem(
-          410,
-          status === 'withdrawn' ? 'ERR_BUCKET_WITHDRAWN' : 'ERR_BUCKET_EXPIRED',
-          `this bucket is ${status}`,
-        )
-      }
+      await leaveActive(row, userId, { status: 'claimed', claimed_at: new Date().toISOString() }, 400)
       await appendAuditEntry(app.database, {
         type: 'bucket.claim',
         data: { bucket_id: row.id, recipient_id: userId },
@@ -223,23 +234,7 @@ export function bucketRoutes(app: ServiceApp, options: { blobs: BlobStore }): vo
       if (row.sender_id !== userId)
         throw new HttpProblem(403, 'ERR_NOT_SENDER', 'only the sender may withdraw this bucket')
       const now = new Date().toISOString()
-      const withdrawn = await db
-        .updateTable('buckets')
-        .set({ status: 'withdrawn', withdrawn_at: now })
-        .where('id', '=', row.id)
-        .where('status', '=', 'active')
-        .where('expires_at', '>', now)
-        .executeTakeFirst()
-      if (withdrawn.numUpdatedRows !== 1n) {
-        const status = effectiveStatus(await bucketFor(row.id, userId))
-        if (status === 'claimed')
-          throw new HttpProblem(409, 'ERR_ALREADY_CLAIMED', 'the recipient has claimed it already')
-        throw new HttpProblem(
-          410,
-          status === 'withdrawn' ? 'ERR_BUCKET_WITHDRAWN' : 'ERR_BUCKET_EXPIRED',
-          `this bucket is ${status}`,
-        )
-      }
+      await leaveActive(row, userId, { status: 'withdrawn', withdrawn_at: now }, 409)
       await options.blobs.delete(row.id)
       await db.updateTable('buckets').set({ blob_deleted_at: now }).where('id', '=', row.id).execute()
       await appendAuditEntry(app.database, {

@@ -17,3 +17,7 @@ export function canonicalJson(value: unknown): string {
       : v,
   )
 }
+
+/** SHA-256 (hex) of a statement's canonical JSON: what the platform signs for receipts and key attestations. */
+export const statementDigest = (statement: Record<string, unknown>): string =>
+  createHash('sha256').update(canonicalJson(statement)).digest('hex')

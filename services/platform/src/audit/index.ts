@@ -5,7 +5,7 @@ export {
   checkpointMessage,
   verifyCheckpoints,
 } from './checkpoints.ts'
-export { canonicalJson, entryHash, GENESIS_HASH } from './entry-hash.ts'
+export { canonicalJson, entryHash, GENESIS_HASH, statementDigest } from './entry-hash.ts'
 export {
   type ChainBreak,
   type ChainBreakReason,

@@ -2,8 +2,7 @@
 // SHA-256 of this statement's canonical JSON. Anyone holding the key row can
 // rebuild the statement and check the platform's signature over it
 // (verification-api does, to call a user key trusted).
-import { createHash } from 'node:crypto'
-import { canonicalJson } from '../audit/entry-hash.ts'
+import { statementDigest } from '../audit/entry-hash.ts'
 import type { UserKeyTable } from '../db/schema.ts'
 
 export const KEY_ATTESTATION_TYPE = 'docs-mesh.user-key-attestation.v1'
@@ -26,6 +25,4 @@ export function keyAttestationStatement(key: AttestedFields): Record<string, str
 }
 
 export const keyAttestationDigest = (key: AttestedFields): string =>
-  createHash('sha256')
-    .update(canonicalJson(keyAttestationStatement(key)))
-    .digest('hex')
+  statementDigest(keyAttestationStatement(key))
