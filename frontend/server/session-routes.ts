@@ -1,9 +1,16 @@
 // POST /session: the app posts the single-use code from its /app?code=...
 // URL here; the frontend exchanges it with identity-api over the mesh (only
-// frontend-sa may) and keeps the session token in an HttpOnly cookie, with a
+// frontend-sa may), with the sign-in cookie identity-api's callback set in
+// this browser, and keeps the session token in an HttpOnly cookie, with a
 // CSRF token beside it. The token never reaches the page's scripts.
 import { randomBytes } from 'node:crypto'
-import { HttpProblem, type ServiceApp, setSessionCookies } from '@docs-mesh/platform'
+import {
+  HttpProblem,
+  type ServiceApp,
+  SIGN_IN_COOKIE,
+  SIGN_IN_COOKIE_PATH,
+  setSessionCookies,
+} from '@docs-mesh/platform'
 import Type from 'typebox'
 
 interface Exchanged {
@@ -27,10 +34,24 @@ export function sessionRoutes(app: ServiceApp, options: { identityApiUrl: string
       },
     },
     async (request, reply) => {
+      // The code only works in the browser that signed in, which holds this cookie from the callback.
+      const binding = request.cookies[SIGN_IN_COOKIE]
+      reply.clearCookie(SIGN_IN_COOKIE, {
+        path: SIGN_IN_COOKIE_PATH,
+        httpOnly: true,
+        secure: true,
+        sameSite: 'strict',
+      })
+      if (!binding)
+        throw new HttpProblem(
+          400,
+          'ERR_CODE_INVALID',
+          'this browser did not start the sign-in; sign in again',
+        )
       const res = await app.upstream.call<Exchanged | { code?: string; detail?: string }>({
         method: 'POST',
         url: `${options.identityApiUrl}/internal/session/exchange`,
-        body: { code: request.body.code },
+        body: { code: request.body.code, binding },
         context: { requestId: request.id, trace: request.trace },
       })
       if (res.status === 400)

@@ -50,12 +50,21 @@ describe('the session exchange', () => {
   })
 
   it('sets the token in an HttpOnly cookie and a CSRF token beside it, and never returns the token', async () => {
-    const res = await app.inject({ method: 'POST', url: '/session', payload: { code: 'good-code' } })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/session',
+      payload: { code: 'good-code' },
+      cookies: { docs_mesh_signin: 'the-binding' },
+    })
     expect(res.statusCode).toBe(200)
-    expect(seen.at(-1)).toEqual({ url: '/internal/session/exchange', body: '{"code":"good-code"}' })
+    expect(seen.at(-1)).toEqual({
+      url: '/internal/session/exchange',
+      body: '{"code":"good-code","binding":"the-binding"}',
+    })
     expect(res.body).not.toContain('header.payload.signature')
     expect(res.json()).toMatchObject({ user: { id: 'u1' }, mfa: { enrolled: false } })
     const cookies = ([] as string[]).concat(res.headers['set-cookie'] ?? [])
+    expect(cookies.find((c) => c.startsWith('docs_mesh_signin='))).toMatch(/Max-Age=0/)
     const session = cookies.find((c) => c.startsWith('docs_mesh_session='))
     const csrf = cookies.find((c) => c.startsWith('docs_mesh_csrf='))
     expect(session).toMatch(/^docs_mesh_session=header\.payload\.signature;/)
@@ -68,10 +77,20 @@ describe('the session exchange', () => {
     expect(res.headers['cache-control']).toBe('no-store')
   })
 
-  it('says when the code is no good, and sets nothing', async () => {
-    const res = await app.inject({ method: 'POST', url: '/session', payload: { code: 'replayed' } })
+  it('says when the code is no good, and sets no session', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/session',
+      payload: { code: 'replayed' },
+      cookies: { docs_mesh_signin: 'the-binding' },
+    })
     expect(res.json()).toMatchObject({ status: 400, code: 'ERR_CODE_INVALID' })
-    expect(res.headers['set-cookie']).toBeUndefined()
+    expect(String(res.headers['set-cookie'])).not.toContain('docs_mesh_session=')
+    // Without the sign-in cookie, the browser did not sign in: identity-api is not even asked.
+    const calls = seen.length
+    const planted = await app.inject({ method: 'POST', url: '/session', payload: { code: 'good-code' } })
+    expect(planted.json()).toMatchObject({ status: 400, code: 'ERR_CODE_INVALID' })
+    expect(seen.length).toBe(calls)
     const bad = await app.inject({ method: 'POST', url: '/session', payload: { nope: 1 } })
     expect(bad.json()).toMatchObject({ status: 400, code: 'ERR_VALIDATION' })
   })

@@ -3,7 +3,6 @@
 // sidecar. `mesh dev` and the e2e tests both start it from here.
 
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -72,13 +71,26 @@ export function localSecretValues(
   return values
 }
 
+/**
+ * A free port for an app the system starts later, chosen below Linux's
+ * ephemeral range (32768 and up): the sidecars and the gateway listen on port
+ * 0 meanwhile, and the kernel could hand them a port picked from that range
+ * before the app binds it. Under `tsx watch` an app that cannot listen does
+ * not exit, so the clash would show only as an app that never gets ready.
+ */
 async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((r) => server.close(() => r()))
-  return port
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    const server = createServer()
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false))
+      server.listen(port, '127.0.0.1', () => resolve(true))
+    })
+    if (!bound) continue
+    await new Promise<void>((r) => server.close(() => r()))
+    return port
+  }
+  throw new Error('no free port between 20000 and 32000')
 }
 
 async function waitReady(url: string, deadline: number): Promise<boolean> {

@@ -137,6 +137,10 @@ describe.each(testDatabaseKinds(process.env))('the document flow on %s', (kind) 
     await expect(openFile({ ciphertext: intact, envelope, bucket, recipient: carol.keys })).rejects.toThrow(
       /does not decrypt/,
     )
+    // A blob lost from disk (an emptyDir gone with its pod) is reported as gone, not as a server error.
+    rmSync(join(f.blobDir, 'blobs', bucket.id))
+    const lost = await call('GET', `/buckets/${bucket.id}/content`, bob)
+    expect(lost.json()).toMatchObject({ status: 410, code: 'ERR_BLOB_GONE' })
   })
 
   it('lets only the recipient claim, once; before expiry; not after a withdrawal', async () => {

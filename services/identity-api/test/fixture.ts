@@ -48,8 +48,9 @@ export interface IdentityFixture {
   /** Sign in and pass MFA (enrolling the user the first time). */
   signInWithMfa(username: string): Promise<SignedIn>
   /** Up to the callback's redirect to /app?code=..., without exchanging the code. */
-  signInToCode(username: string): Promise<{ code: string; location: URL }>
-  exchange(code: string, caller?: string): Promise<LightMyRequestResponse>
+  signInToCode(username: string): Promise<{ code: string; location: URL; binding: string }>
+  /** As the frontend exchanges a code: by default with the binding of the browser that got it. */
+  exchange(code: string, caller?: string, binding?: string): Promise<LightMyRequestResponse>
   bearer(token: string): { authorization: string }
   close(): Promise<void>
 }
@@ -113,15 +114,20 @@ export async function startIdentityFixture(
     const res = await go(gateway(callback))
     if (res.status !== 302) throw new Error(`callback answered ${res.status}: ${await res.text()}`)
     const location = new URL(res.headers.get('location') ?? '')
-    return { code: location.searchParams.get('code') ?? '', location }
+    const code = location.searchParams.get('code') ?? ''
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('docs_mesh_signin='))
+    const binding = /^docs_mesh_signin=([^;]*)/.exec(cookie ?? '')?.[1] ?? ''
+    bindings.set(code, binding)
+    return { code, location, binding }
   }
 
-  const exchange = (code: string, caller = 'frontend-sa') =>
+  const bindings = new Map<string, string>()
+  const exchange = (code: string, caller = 'frontend-sa', binding = bindings.get(code) ?? 'none') =>
     app.inject({
       method: 'POST',
       url: '/internal/session/exchange',
       headers: fromWorkload(caller),
-      payload: { code },
+      payload: { code, binding },
     })
 
   async function signIn(username: string): Promise<SignedIn> {

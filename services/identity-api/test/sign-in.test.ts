@@ -9,7 +9,7 @@ import { CALLBACK, type IdentityFixture, startIdentityFixture } from './fixture.
 describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => {
   let f: IdentityFixture
   beforeAll(async () => {
-    f = await startIdentityFixture(kind, { AUTH_RATE_LIMIT_PER_MINUTE: '20' })
+    f = await startIdentityFixture(kind, { AUTH_RATE_LIMIT_PER_MINUTE: '40' })
   })
   afterAll(() => f.close())
 
@@ -173,6 +173,35 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect(me.json()).toMatchObject({ code: 'ERR_SESSION_REVOKED' })
   })
 
+  it("binds the code to the browser that signed in: another browser's cookie does not open it (login CSRF)", async () => {
+    const { code, binding } = await f.signInToCode('alice')
+    expect(binding).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    const attacker = await f.signInToCode('bob')
+    const planted = await f.exchange(attacker.code, 'frontend-sa', binding)
+    expect(planted.json()).toMatchObject({ status: 400, code: 'ERR_CODE_INVALID' })
+    // The refused attempt did not spend either code.
+    expect((await f.exchange(code)).statusCode).toBe(200)
+    expect((await f.exchange(attacker.code)).statusCode).toBe(200)
+  })
+
+  it('sets the binding cookie HttpOnly, Secure, SameSite=Strict, for /session only, for as long as the code lives', async () => {
+    const go = scriptedBrowser()
+    const login = await go(`${f.appUrl}/auth/oidc/local/login`)
+    const callback = await signInAtProvider(
+      go,
+      login.headers.get('location') ?? '',
+      { username: 'carol', password: 'carol-local-password' },
+      CALLBACK,
+    )
+    const res = await go(f.gateway(callback))
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('docs_mesh_signin=')) ?? ''
+    expect(cookie).toMatch(/HttpOnly/i)
+    expect(cookie).toMatch(/Secure/i)
+    expect(cookie).toMatch(/SameSite=Strict/i)
+    expect(cookie).toMatch(/Path=\/session/)
+    expect(cookie).toMatch(/Max-Age=60/)
+  })
+
   it('refuses an expired code and an unknown one', async () => {
     const { code } = await f.signInToCode('bob')
     await f.app.database.db
@@ -214,7 +243,7 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
 
   it('rate-limits the login per client address, with problem+json and Retry-After', async () => {
     let res = await f.app.inject({ url: '/auth/oidc/local/login', remoteAddress: '192.0.2.7' })
-    for (let i = 0; i < 25 && res.statusCode !== 429; i++)
+    for (let i = 0; i < 45 && res.statusCode !== 429; i++)
       res = await f.app.inject({ url: '/auth/oidc/local/login', remoteAddress: '192.0.2.7' })
     expect(res.statusCode).toBe(429)
     expect(res.headers['content-type']).toMatch(/application\/problem\+json/)

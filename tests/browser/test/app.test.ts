@@ -113,7 +113,14 @@ describe('the browser app', () => {
   beforeAll(async () => {
     rmSync(SCREENSHOTS, { recursive: true, force: true })
     mkdirSync(SCREENSHOTS, { recursive: true })
-    system = await startThrowawaySystem({ root: ROOT, log: () => {} })
+    // The apps' logs are shown only if the system does not start.
+    const lines: string[] = []
+    system = await startThrowawaySystem({ root: ROOT, log: (line) => lines.push(line) }).catch(
+      (error: unknown) => {
+        process.stderr.write(`${lines.slice(-300).join('\n')}\n`)
+        throw error
+      },
+    )
     dir = system.dir
   })
   afterAll(async () => {

@@ -1,7 +1,7 @@
 // Routes for other workloads, never for browsers: no gateway route leads to
 // /internal, the mesh policy admits only the named callers, and each route
 // checks the caller's SPIFFE identity from x-forwarded-client-cert again.
-//   POST /internal/session/exchange   frontend-sa: a single-use code for a session token
+//   POST /internal/session/exchange   frontend-sa: a single-use code (and its browser's binding) for a session token
 //   GET  /internal/users?email=       bucket-sa: a recipient and their current keys
 //   GET  /internal/users/:id          bucket-sa
 import {
@@ -45,7 +45,14 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
       schema: {
         tags: ['internal'],
         body: Type.Object(
-          { code: Type.String({ minLength: 1, maxLength: 128 }) },
+          {
+            code: Type.String({ minLength: 1, maxLength: 128 }),
+            binding: Type.String({
+              minLength: 1,
+              maxLength: 128,
+              description: 'the docs_mesh_signin cookie the callback set in the browser that signed in',
+            }),
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -69,6 +76,7 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
         .updateTable('session_codes')
         .set({ used_at: now })
         .where('code_hash', '=', codeHash)
+        .where('binding_hash', '=', sha256Hex(request.body.binding))
         .where('used_at', 'is', null)
         .where('expires_at', '>', now)
         .executeTakeFirst()
@@ -85,7 +93,11 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
             data: { session_id: known.session_id },
           })
         }
-        throw new HttpProblem(400, 'ERR_CODE_INVALID', 'the sign-in code is unknown, expired or already used')
+        throw new HttpProblem(
+          400,
+          'ERR_CODE_INVALID',
+          'the sign-in code is unknown, expired, already used, or from another browser',
+        )
       }
       const { session_id } = await app.database.db
         .selectFrom('session_codes')

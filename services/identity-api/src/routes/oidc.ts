@@ -4,7 +4,14 @@
 // PKCE verifier and nonce, signs the user in and sends the browser to the
 // frontend with a single-use code that lives 60 s. No token is ever in a URL.
 import { randomBytes } from 'node:crypto'
-import { appendAuditEntry, HttpProblem, type ServiceApp, sha256Hex } from '@docs-mesh/platform'
+import {
+  appendAuditEntry,
+  HttpProblem,
+  type ServiceApp,
+  SIGN_IN_COOKIE,
+  SIGN_IN_COOKIE_PATH,
+  sha256Hex,
+} from '@docs-mesh/platform'
 import Type from 'typebox'
 import type { RelyingParty } from '../oidc/relying-party.ts'
 import type { Sessions } from '../sessions/sessions.ts'
@@ -139,6 +146,8 @@ export function oidcRoutes(app: ServiceApp, options: OidcRoutesOptions): void {
       const { user, created } = await options.users.signIn(provider, identity)
       const sessionId = await options.sessions.start(user.id, request.ip)
       const code = randomBytes(32).toString('base64url')
+      // Binds the code to this browser: the exchange needs the cookie too (no login CSRF with a planted code).
+      const binding = randomBytes(32).toString('base64url')
       const now = new Date()
       await app.database.db
         .insertInto('session_codes')
@@ -148,11 +157,19 @@ export function oidcRoutes(app: ServiceApp, options: OidcRoutesOptions): void {
           created_at: now.toISOString(),
           expires_at: new Date(now.getTime() + SESSION_CODE_MS).toISOString(),
           used_at: null,
+          binding_hash: sha256Hex(binding),
         })
         .execute()
       await appendAuditEntry(app.database, {
         type: 'auth.sign_in',
         data: { user_id: user.id, session_id: sessionId, provider, new_user: created, client_ip: request.ip },
+      })
+      reply.setCookie(SIGN_IN_COOKIE, binding, {
+        path: SIGN_IN_COOKIE_PATH,
+        httpOnly: true,
+        secure: true,
+        sameSite: 'strict',
+        maxAge: SESSION_CODE_MS / 1000,
       })
       const target = new URL('/app', options.publicUrl)
       target.searchParams.set('code', code)

@@ -69,6 +69,8 @@ export interface SessionCodeTable {
   created_at: Timestamp
   expires_at: Timestamp
   used_at: Timestamp | null
+  /** SHA-256 (hex) of the sign-in cookie the callback set in the browser that signed in. */
+  binding_hash: string | null
 }
 
 export interface MfaCredentialTable {

@@ -8,6 +8,9 @@ import type { FastifyReply } from 'fastify'
 export const SESSION_COOKIE = 'docs_mesh_session'
 export const CSRF_COOKIE = 'docs_mesh_csrf'
 export const CSRF_HEADER = 'x-csrf-token'
+/** Set by identity-api's callback beside the single-use code, read by the frontend's POST /session. */
+export const SIGN_IN_COOKIE = 'docs_mesh_signin'
+export const SIGN_IN_COOKIE_PATH = '/session'
 
 const base = { path: '/', secure: true, sameSite: 'strict' as const }
 

@@ -3,6 +3,8 @@ export {
   CSRF_HEADER,
   clearSessionCookies,
   SESSION_COOKIE,
+  SIGN_IN_COOKIE,
+  SIGN_IN_COOKIE_PATH,
   setSessionCookies,
 } from './cookies.ts'
 export { sessionPlugin } from './session-plugin.ts'
