@@ -33,11 +33,6 @@ export async function devCommand(args: DevArgs): Promise<void> {
         )
     },
   })
-  log(
-    `${'mesh'.padEnd(16)} | all ${system.model.workloads.length} workloads ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
-  )
-  log(`ready: ${system.gatewayUrl}`)
-
   let stopping = false
   const stop = async (code: number) => {
     if (stopping) return
@@ -46,8 +41,14 @@ export async function devCommand(args: DevArgs): Promise<void> {
     await system.stop()
     process.exit(code)
   }
+  // Before saying ready, so a Ctrl-C right after the line is handled.
   process.on('SIGINT', () => void stop(0))
   process.on('SIGTERM', () => void stop(0))
+  log(
+    `${'mesh'.padEnd(16)} | all ${system.model.workloads.length} workloads ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  )
+  log(`ready: ${system.gatewayUrl}`)
+
   const { name, code } = await system.apps.exited
   log(`${'mesh'.padEnd(16)} | ${name} exited with code ${code}; stopping everything`)
   await stop(1)

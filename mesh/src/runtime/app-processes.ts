@@ -103,14 +103,25 @@ export function startApps(
       }
       signalAll('SIGKILL')
       // Watchers (tsx, vite) may leave grandchildren in the group after the leader exits.
-      for (const { child } of children) {
-        if (child.pid === undefined) continue
+      const groups = children.flatMap(({ child }) => (child.pid === undefined ? [] : [child.pid]))
+      const alive = (pid: number) => {
         try {
-          process.kill(-child.pid, 'SIGKILL')
+          process.kill(-pid, 0)
+          return true
         } catch {
-          // the group is empty
+          return false // the group is empty
         }
       }
+      for (const pid of groups.filter(alive)) {
+        try {
+          process.kill(-pid, 'SIGKILL')
+        } catch {
+          // gone meanwhile
+        }
+      }
+      // A killed process still holds its ports for a moment: return once every group is gone.
+      const killDeadline = Date.now() + 3_000
+      while (Date.now() < killDeadline && groups.some(alive)) await new Promise((r) => setTimeout(r, 20))
     },
   }
 }

@@ -70,8 +70,8 @@ describe('mesh dev', () => {
 
     // What a terminal's Ctrl-C does: SIGINT to the foreground process group.
     process.kill(-(child.pid as number), 'SIGINT')
-    const [code] = await once(child, 'exit')
-    expect(code).toBe(0)
+    const [code, signal] = await once(child, 'exit')
+    expect({ code, signal }, log.slice(-40).join('\n')).toEqual({ code: 0, signal: null })
     for (const port of ports) expect(await accepts(port), `port ${port} after`).toBe(false)
     expect(existsSync(join(dir, 'mesh', 'state.json'))).toBe(false)
   }, 240_000)
