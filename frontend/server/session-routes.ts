@@ -31,6 +31,18 @@ export function sessionRoutes(app: ServiceApp, options: { identityApiUrl: string
           { code: Type.String({ minLength: 1, maxLength: 128 }) },
           { additionalProperties: false },
         ),
+        response: {
+          200: Type.Object({
+            user: Type.Object({
+              id: Type.String(),
+              email: Type.String(),
+              display_name: Type.String(),
+              role: Type.Enum(['user', 'admin']),
+            }),
+            mfa: Type.Object({ enrolled: Type.Boolean(), pending: Type.Boolean(), verified: Type.Boolean() }),
+            expires_at: Type.String({ format: 'date-time' }),
+          }),
+        },
       },
     },
     async (request, reply) => {

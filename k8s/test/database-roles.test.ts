@@ -149,4 +149,33 @@ describe.skipIf(!admin || !hasPsql)('database roles (postgres-init-roles.sh)', (
       as('bucket_api').db.updateTable('sessions').set({ revoked_at: now }).execute(),
     ).rejects.toThrow(/permission denied/)
   })
+
+  it('lets only the services that act append to the audit chain, and only signing-api sign', async () => {
+    const now = new Date().toISOString()
+    await appendAuditEntry(as('admin_api'), { type: 'admin.test', data: {} })
+    await appendAuditEntry(as('identity_api'), { type: 'auth.test', data: {} })
+    await expect(appendAuditEntry(as('verification_api'), { type: 'verify.test', data: {} })).rejects.toThrow(
+      /permission denied/,
+    )
+    await expect(
+      as('bucket_api')
+        .db.insertInto('signatures')
+        .values({
+          signature_id: 's',
+          key_id: 'k',
+          sha256: '0'.repeat(64),
+          purpose: 'upload_receipt',
+          subject_id: 'b',
+          user_id: null,
+          signature: 'x',
+          caller: 'c',
+          signed_at: now,
+        })
+        .execute(),
+    ).rejects.toThrow(/permission denied/)
+    await expect(as('identity_api').db.deleteFrom('signing_keys').execute()).rejects.toThrow(
+      /permission denied/,
+    )
+    expect((await verifyAuditChain(as('verification_api'))).valid).toBe(true)
+  })
 })

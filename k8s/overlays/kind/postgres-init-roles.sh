@@ -17,9 +17,11 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO bucket_api, signing_api, verification_api, identity_api, admin_api;
 -- The owners of migration groups create their own tables.
 GRANT CREATE ON SCHEMA public TO signing_api, identity_api, bucket_api;
--- audit (signing-api's): every API appends to the chain and reads it.
+-- audit and signing (signing-api's): every API reads them. Appending to the
+-- audit chain, and admin-api's few updates, are granted by the owners'
+-- migrations table by table (services/platform/src/db/role-grants.ts).
 ALTER DEFAULT PRIVILEGES FOR ROLE signing_api IN SCHEMA public
-  GRANT SELECT, INSERT ON TABLES TO bucket_api, verification_api, identity_api, admin_api;
+  GRANT SELECT ON TABLES TO bucket_api, verification_api, identity_api, admin_api;
 -- identity (identity-api's): every service checks sessions itself.
 ALTER DEFAULT PRIVILEGES FOR ROLE identity_api IN SCHEMA public
   GRANT SELECT ON TABLES TO bucket_api, signing_api, verification_api, admin_api;

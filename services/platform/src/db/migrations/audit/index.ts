@@ -1,6 +1,8 @@
 import type { Migration } from 'kysely/migration'
 import * as m0001 from './0001_audit_entries.ts'
+import * as m0002 from './0002_append_grants.ts'
 
 export const auditMigrations: Record<string, Migration> = {
   '0001_audit_entries': m0001,
+  '0002_append_grants': m0002,
 }

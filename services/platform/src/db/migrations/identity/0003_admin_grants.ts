@@ -1,9 +1,9 @@
 // admin-api ends sessions, disables users and revokes user keys.
 import type { Kysely } from 'kysely'
-import { grantAdminColumns } from '../../admin-grants.ts'
+import { grantColumnUpdates } from '../../role-grants.ts'
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await grantAdminColumns(db, {
+  await grantColumnUpdates(db, 'admin_api', {
     users: ['disabled_at'],
     sessions: ['revoked_at'],
     user_keys: ['revoked_at'],
