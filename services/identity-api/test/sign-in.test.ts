@@ -202,6 +202,34 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect(cookie).toMatch(/Max-Age=60/)
   })
 
+  it('forgets codes a day after they expired, and sign-in attempts once they expired', async () => {
+    const { code } = await f.signInToCode('bob')
+    const old = new Date(Date.now() - 2 * 86_400_000).toISOString()
+    await f.app.database.db
+      .updateTable('session_codes')
+      .set({ expires_at: old })
+      .where('used_at', 'is', null)
+      .execute()
+    await f.app.database.db
+      .insertInto('login_attempts')
+      .values({
+        state: 'stale',
+        provider: 'local',
+        code_verifier: 'v',
+        nonce: 'n',
+        created_at: old,
+        expires_at: old,
+      })
+      .execute()
+    await fetch(`${f.appUrl}/auth/oidc/local/login`, { redirect: 'manual' })
+    const codes = await f.app.database.db.selectFrom('session_codes').select('expires_at').execute()
+    expect(codes.every((c) => c.expires_at > old)).toBe(true)
+    expect(
+      await f.app.database.db.selectFrom('login_attempts').selectAll().where('state', '=', 'stale').execute(),
+    ).toEqual([])
+    expect((await f.exchange(code)).statusCode).toBe(400)
+  })
+
   it('refuses an expired code and an unknown one', async () => {
     const { code } = await f.signInToCode('bob')
     await f.app.database.db

@@ -77,8 +77,13 @@ export function oidcRoutes(app: ServiceApp, options: OidcRoutesOptions): void {
           expires_at: new Date(now.getTime() + LOGIN_ATTEMPT_MS).toISOString(),
         })
         .execute()
-      // Attempts nobody finished are of no use to anyone.
+      // Attempts nobody finished are of no use to anyone; codes are kept a day past
+      // their expiry, so a late replay is still recognised (and its session ended).
       await app.database.db.deleteFrom('login_attempts').where('expires_at', '<', now.toISOString()).execute()
+      await app.database.db
+        .deleteFrom('session_codes')
+        .where('expires_at', '<', new Date(now.getTime() - 86_400_000).toISOString())
+        .execute()
       reply.setCookie(STATE_COOKIE, start.state, {
         path: cookiePath,
         httpOnly: true,
