@@ -2,7 +2,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { MAX_FILENAME_LENGTH, sanitizeFilename } from '../src/buckets/filename.ts'
-import { isBase64urlOf, parseUploadFields } from '../src/buckets/upload-fields.ts'
+import { isBase64urlOf, parseUploadFields, UPLOAD_FIELD_NAMES } from '../src/buckets/upload-fields.ts'
 
 describe('sanitizeFilename', () => {
   it.each([
@@ -47,21 +47,7 @@ describe('sanitizeFilename', () => {
 
 describe('upload field validation', () => {
   it('refuses any field set with a stable problem code, never another error', () => {
-    const names = [
-      'recipient',
-      'recipient_key_id',
-      'filename',
-      'content_type',
-      'size',
-      'plaintext_sha256',
-      'hpke_enc',
-      'wrapped_key',
-      'iv',
-      'sender_key_id',
-      'sender_signature',
-      'expires_in_days',
-      'other',
-    ]
+    const names = [...UPLOAD_FIELD_NAMES, 'other']
     fc.assert(
       fc.property(fc.dictionary(fc.constantFrom(...names), fc.string({ maxLength: 80 })), (fields) => {
         try {

@@ -137,7 +137,7 @@ export function bucketRoutes(app: ServiceApp, options: { blobs: BlobStore }): vo
         tags: ['buckets'],
         security: [{ session: [] }],
         params: IdParams,
-        response: { 200: BucketView },
+        response: { 200: Type.Object({ ...BucketView.properties, envelope: Type.Optional(Envelope) }) },
       },
     },
     async (request) => {
