@@ -1,6 +1,5 @@
 // admin-api against a real database: who may use it, what it shows, what its
 // actions change, and that each action lands in the audit chain.
-import { randomBytes } from 'node:crypto'
 import { migrateGroup, type ServiceApp } from '@docs-mesh/platform'
 import {
   createTestDatabase,
@@ -9,8 +8,7 @@ import {
   type TestDatabase,
   testDatabaseKinds,
 } from '@docs-mesh/platform/testing'
-import { buildApp as buildSigningApp } from '@docs-mesh/signing-api/app'
-import { loadServiceConfig as loadSigningConfig } from '@docs-mesh/signing-api/config'
+import { buildTestSigningApp } from '@docs-mesh/signing-api/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
@@ -25,14 +23,7 @@ describe.each(testDatabaseKinds(process.env))('admin-api on %s', (kind) => {
 
   beforeAll(async () => {
     database = await createTestDatabase(kind, process.env)
-    signing = await buildSigningApp(
-      loadSigningConfig({
-        DATABASE_URL: database.url,
-        KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
-        CHECKPOINT_INTERVAL_SECONDS: '0',
-      }),
-      { logger: false },
-    )
+    signing = await buildTestSigningApp(database.url)
     await migrateGroup(signing.database, 'identity')
     await migrateGroup(signing.database, 'buckets')
     app = await buildApp(loadServiceConfig({ DATABASE_URL: database.url, SESSION_ISSUER: ISSUER }), {

@@ -20,8 +20,7 @@ import {
   type TestDatabase,
   type TestDatabaseKind,
 } from '@docs-mesh/platform/testing'
-import { buildApp as buildSigningApp } from '@docs-mesh/signing-api/app'
-import { loadServiceConfig as loadSigningConfig } from '@docs-mesh/signing-api/config'
+import { buildTestSigningApp } from '@docs-mesh/signing-api/testing'
 import { buildApp as buildVerificationApp } from '@docs-mesh/verification-api/app'
 import { loadServiceConfig as loadVerificationConfig } from '@docs-mesh/verification-api/config'
 import { buildApp } from '../src/app.ts'
@@ -61,14 +60,7 @@ export async function startBucketFixture(
   env: Record<string, string> = {},
 ): Promise<BucketFixture> {
   const database = await createTestDatabase(kind, process.env)
-  const signing = await buildSigningApp(
-    loadSigningConfig({
-      DATABASE_URL: database.url,
-      KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
-      CHECKPOINT_INTERVAL_SECONDS: '0',
-    }),
-    { logger: false },
-  )
+  const signing = await buildTestSigningApp(database.url)
   const attestHop = await startMeshHop(signing, { caller: 'identity-sa', callee: 'signing-sa' })
   const identity = await buildIdentityApp(
     loadIdentityConfig({

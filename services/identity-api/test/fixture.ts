@@ -19,8 +19,7 @@ import {
   type TestDatabase,
   type TestDatabaseKind,
 } from '@docs-mesh/platform/testing'
-import { buildApp as buildSigningApp } from '@docs-mesh/signing-api/app'
-import { loadServiceConfig as loadSigningConfig } from '@docs-mesh/signing-api/config'
+import { buildTestSigningApp } from '@docs-mesh/signing-api/testing'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
@@ -66,14 +65,7 @@ export async function startIdentityFixture(
   env: Record<string, string> = {},
 ): Promise<IdentityFixture> {
   const database = await createTestDatabase(kind, process.env)
-  const signing = await buildSigningApp(
-    loadSigningConfig({
-      DATABASE_URL: database.url,
-      KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
-      CHECKPOINT_INTERVAL_SECONDS: '0',
-    }),
-    { logger: false },
-  )
+  const signing = await buildTestSigningApp(database.url)
   const hop = await startMeshHop(signing, { caller: 'identity-sa', callee: 'signing-sa' })
   const provider = await listenLocalProvider({
     clients: [{ client_id: 'docs-mesh', client_secret: CLIENT_SECRET, redirect_uris: [CALLBACK] }],
