@@ -12,6 +12,7 @@ import {
   migrateGroup,
   verifyAuditChain,
 } from '@docs-mesh/platform'
+import { hasCommand, requireFor } from '@docs-mesh/platform/testing'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -19,16 +20,11 @@ const admin = process.env.TEST_DATABASE_URL
 const script = fileURLToPath(new URL('../overlays/kind/postgres-init-roles.sh', import.meta.url))
 const ROLES = ['bucket_api', 'signing_api', 'verification_api', 'identity_api', 'admin_api']
 
-const hasPsql = (() => {
-  try {
-    execFileSync('psql', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
+const ready =
+  requireFor('the database roles test', Boolean(admin), 'TEST_DATABASE_URL') &&
+  requireFor('the database roles test', hasCommand('psql'), 'psql')
 
-describe.skipIf(!admin || !hasPsql)('database roles (postgres-init-roles.sh)', () => {
+describe.skipIf(!ready)('database roles (postgres-init-roles.sh)', () => {
   const database = `docs_roles_${randomBytes(4).toString('hex')}`
   const passwords = Object.fromEntries(ROLES.map((r) => [r, randomBytes(8).toString('hex')]))
   const server = new URL(admin ?? 'postgres://localhost')

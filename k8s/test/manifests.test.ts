@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { K8sObject } from '@docs-mesh/mesh'
 import { lintObjects } from '@docs-mesh/mesh'
+import { hasCommand, requireFor } from '@docs-mesh/platform/testing'
 import * as istio from '@kubernetes-models/istio'
 import * as kubernetes from 'kubernetes-models'
 import { describe, expect, it } from 'vitest'
@@ -17,14 +18,11 @@ const SETS = {
   'overlays/production': here('../overlays/production'),
 }
 
-const kubectl = (() => {
-  try {
-    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
+const kubectl = requireFor(
+  'the kustomize builds of base and overlays',
+  hasCommand('kubectl', ['version', '--client']),
+  'kubectl',
+)
 
 type Model = new (data: unknown) => { validate(): void }
 
@@ -93,12 +91,6 @@ describe.skipIf(!kubectl).each(Object.entries(SETS))('%s', (_name, dir) => {
   })
 })
 
-describe('kubectl', () => {
-  it.skipIf(kubectl)('is not installed: the kustomize checks above were skipped', () => {
-    expect(kubectl).toBe(false)
-  })
-})
-
 describe.skipIf(!kubectl)('the overlays', () => {
   const render = (dir: string) =>
     parseAllDocuments(execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' })).map(
@@ -131,14 +123,7 @@ describe.skipIf(!kubectl)('the overlays', () => {
 })
 
 describe('scripts', () => {
-  const shellcheck = (() => {
-    try {
-      execFileSync('shellcheck', ['--version'], { stdio: 'ignore' })
-      return true
-    } catch {
-      return false
-    }
-  })()
+  const shellcheck = requireFor('the scripts check', hasCommand('shellcheck'), 'ShellCheck')
   it.skipIf(!shellcheck)('pass shellcheck', () => {
     const root = here('../../')
     expect(() =>

@@ -7,5 +7,9 @@ export default defineConfig({
     testTimeout: 120_000,
     // Starting the whole system (six apps, sidecars, gateway) takes a while on two cores.
     hookTimeout: 240_000,
+    // A page answers when the machine gets to it: on two busy cores a sign-in
+    // redirect chain can take seconds, so polls wait for what a person would
+    // wait for instead of vitest's 1 s default.
+    expect: { poll: { timeout: 30_000, interval: 100 } },
   },
 })

@@ -16,7 +16,7 @@ import { UsageError } from './usage-error.ts'
 const USAGE = `usage: mesh <command>
   dev [--manifests DIR] [--gateway-port 8443] [--host-alias localhost=api.rossmck.dev] [--ports fixed|free] [--mesh-dir .mesh] [--data-dir .data]
   authz check --manifests FILE_OR_DIR [--manifests ...] --requests FILE.jsonl
-  curl --from <workload|ingress|plaintext|foreign-ca> [-X METHOD] [-H 'k: v']... [-d BODY] URL
+  curl --from <workload|ingress|plaintext|foreign-ca> [-X METHOD] [-H 'k: v']... [-d BODY] [--mesh-dir .mesh] URL
   lint [--manifests FILE_OR_DIR]...
   graph [--manifests FILE_OR_DIR]... [--format table|mermaid]`
 
@@ -85,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
           request: { type: 'string', short: 'X', default: '' },
           header: { type: 'string', short: 'H', multiple: true, default: [] },
           data: { type: 'string', short: 'd' },
+          'mesh-dir': { type: 'string', default: join(REPO_ROOT, '.mesh') },
         },
       })
       if (!values.from || positionals.length !== 1) throw new UsageError(USAGE)
@@ -95,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
           headers: values.header,
           data: values.data,
           url: positionals[0] as string,
-          meshDir: join(REPO_ROOT, '.mesh'),
+          meshDir: values['mesh-dir'],
         },
         (t) => process.stdout.write(t),
       )

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { hasCommand, requireFor } from '@docs-mesh/platform/testing'
 import { describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
 import { MeshConfigError } from '../../src/manifests/k8s-object.ts'
@@ -11,17 +12,14 @@ import { buildMeshModel } from '../../src/manifests/mesh-model.ts'
 
 const base = fileURLToPath(new URL('../../../k8s/base', import.meta.url))
 
-function kubectl(): string | null {
-  try {
-    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' })
-    return 'kubectl'
-  } catch {
-    return null
-  }
-}
+const kubectl = requireFor(
+  'the loader-vs-kubectl comparison',
+  hasCommand('kubectl', ['version', '--client']),
+  'kubectl',
+)
 
 describe('manifest loader', () => {
-  it.skipIf(kubectl() === null)('reads k8s/base into the same objects as kubectl kustomize', () => {
+  it.skipIf(!kubectl)('reads k8s/base into the same objects as kubectl kustomize', () => {
     const rendered = execFileSync('kubectl', ['kustomize', base], { encoding: 'utf8' })
     const expected = parseAllDocuments(rendered).map((d) => d.toJS())
     const key = (o: { kind: string; metadata: { namespace?: string; name: string } }) =>

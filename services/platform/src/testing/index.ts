@@ -1,5 +1,6 @@
 export { startHealthStub } from './health-stub.ts'
 export { type MeshHop, startMeshHop } from './mesh-hop.ts'
+export { hasCommand, requireFor } from './required-tool.ts'
 export { type ServiceHealthSuiteOptions, serviceHealthSuite } from './service-health-suite.ts'
 export {
   createTestDatabase,

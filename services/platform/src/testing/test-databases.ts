@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import { requireFor } from './required-tool.ts'
 
 export interface TestDatabase {
   kind: 'sqlite' | 'postgres'
@@ -14,9 +15,18 @@ export interface TestDatabase {
 
 export type TestDatabaseKind = TestDatabase['kind']
 
-/** The kinds to run database tests on here: SQLite, plus PostgreSQL when a server is configured. */
+/**
+ * The kinds to run database tests on here: SQLite, plus PostgreSQL when a
+ * server is configured. Under CI a missing server fails the run.
+ */
 export function testDatabaseKinds(env: Record<string, string | undefined>): TestDatabaseKind[] {
-  return env.TEST_DATABASE_URL ? ['sqlite', 'postgres'] : ['sqlite']
+  const postgres = requireFor(
+    'the PostgreSQL runs of the database tests',
+    Boolean(env.TEST_DATABASE_URL),
+    'TEST_DATABASE_URL',
+    env,
+  )
+  return postgres ? ['sqlite', 'postgres'] : ['sqlite']
 }
 
 export async function createTestDatabase(
