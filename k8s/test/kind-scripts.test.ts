@@ -63,6 +63,8 @@ function make(repo: string, target: string, env: Record<string, string> = {}): R
   // ENV= keeps scripts/env.sh from installing Node and pnpm into the copy: the stand-in pnpm answers.
   const result = spawnSync('make', ['--no-print-directory', '-C', repo, target, 'ENV='], {
     encoding: 'utf8',
+    // No socket on stdin: bash would take itself for a remote shell and read ~/.bashrc.
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       PATH: `${stubs}:${process.env.PATH}`,
       HOME: work,
