@@ -27,9 +27,11 @@ const stub = (body: string) => `#!/bin/bash\nprintf '%s\\n' "\${0##*/} $*" >> "$
 const STUBS = {
   id: 'echo "$STAND_IN_UID"',
   // sudo -n: only with a password-less rule (STAND_IN_SUDO=nopasswd); it then runs the command.
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
   sudo: '[ "$STAND_IN_SUDO" = nopasswd ] || exit 1\n[ "$1" = -n ] && shift\ncase "${1:-true}" in true) exit 0 ;; esac\nexec "$@"',
   // Installs only as root; with STAND_IN_APT=stale only after an update.
   'apt-get': [
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
     '[ "${STAND_IN_AS_ROOT:-$STAND_IN_UID}" = 0 ] || exit 100',
     'case "$STAND_IN_APT" in broken) exit 100 ;; esac',
     'if [ "$1" = update ]; then : > "$STAND_IN_UPDATED"; exit 0; fi',
