@@ -2,8 +2,10 @@
 # Each target first puts Node 24 and the pinned pnpm on PATH (scripts/env.sh).
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
+# Prerequisites run in the order written: the Chromium check stops `make test` before anything else.
+.NOTPARALLEL:
 
-.PHONY: dev test install bench lint
+.PHONY: dev test install bench lint ensure-chromium
 
 install:
 	@$(ENV) pnpm install --frozen-lockfile --prefer-offline
@@ -11,14 +13,19 @@ install:
 dev: install
 	@$(ENV) pnpm dev
 
-test: install
+test: ensure-chromium install
 	@$(ENV) pnpm test
+
+ensure-chromium:
+	@scripts/ensure-chromium.sh
 
 bench: install
 	@$(ENV) pnpm bench
 
 # The cluster path (needs Docker, kind and kubectl; see docs/kind.md).
+# KIND_HTTPS_PORT and KIND_OIDC_PORT choose the host ports (8443 and 9000).
 .PHONY: kind-up kind-down e2e-kind
+KIND_HTTPS_PORT ?= 8443
 
 kind-up:
 	@scripts/kind-up.sh
@@ -27,4 +34,4 @@ kind-down:
 	@scripts/kind-down.sh
 
 e2e-kind: install
-	@$(ENV) E2E_TARGET=kind E2E_CA_FILE=$(CURDIR)/.kind/tls/ca.pem E2E_GATEWAY_HOST=localhost pnpm --filter @docs-mesh/e2e test
+	@$(ENV) E2E_TARGET=kind E2E_CA_FILE=$(CURDIR)/.kind/tls/ca.pem E2E_GATEWAY_URL=https://localhost:$(KIND_HTTPS_PORT) E2E_GATEWAY_HOST=localhost pnpm --filter @docs-mesh/e2e test

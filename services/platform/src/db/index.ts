@@ -2,3 +2,8 @@ export { connectDatabase, type DatabaseHandle, type DatabaseKind, isPostgresUrl 
 export { isGroupMigrated, MigrationError, migrateGroup, migrationTable } from './migrate.ts'
 export { type MigrationGroup, migrationGroups } from './migrations/index.ts'
 export type * from './schema.ts'
+export {
+  DatabaseUnreachableError,
+  type WaitForDatabaseOptions,
+  waitForDatabase,
+} from './wait-for-database.ts'
