@@ -4,15 +4,16 @@
 // to come up, the provider's fixed ClusterIP cannot already be taken, the
 // production overlay pulls real images and names its own issuer, and the
 // pinned versions agree with each other.
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { hasCommand, requireFor } from '@docs-mesh/platform/testing'
 import { describe, expect, it } from 'vitest'
 import { parse, parseAllDocuments } from 'yaml'
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const read = (path: string) => readFileSync(here(`../../${path}`), 'utf8')
-const kubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0
+const kubectl = requireFor('the overlay checks', hasCommand('kubectl', ['version', '--client']), 'kubectl')
 
 interface Container {
   name: string

@@ -18,6 +18,7 @@ import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { hasCommand, requireFor } from '@docs-mesh/platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse, parseAllDocuments } from 'yaml'
 
@@ -29,9 +30,13 @@ const SERVICES = ['bucket-api', 'signing-api', 'verification-api', 'identity-api
 const IMAGES = [...SERVICES, 'oidc-provider']
 const TOOLS = ['docker', 'kind', 'kubectl', 'istioctl', 'curl', 'pnpm']
 
-const kubectlInstalled = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0
+const kubectlInstalled = requireFor(
+  "the kustomize build of kind-up's generated overlay",
+  hasCommand('kubectl', ['version', '--client']),
+  'kubectl',
+)
 // kind-up.sh makes the cluster's CA and keys with the real openssl (scripts/kind-secrets.sh).
-const opensslInstalled = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0
+const opensslInstalled = requireFor('the make kind-up runs', hasCommand('openssl', ['version']), 'openssl')
 
 interface Call {
   name: string

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { validateWorkflow } from '@action-validator/core'
+import { hasCommand, requireFor } from '@docs-mesh/platform/testing'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 
@@ -36,7 +37,7 @@ interface Workflow {
 const workflow = (file: string) => parse(source(file)) as Workflow
 const steps = (file: string) => Object.values(workflow(file).jobs).flatMap((j) => j.steps)
 
-const shellcheck = spawnSync('shellcheck', ['--version'], { stdio: 'ignore' }).status === 0
+const shellcheck = requireFor("the workflows' shell steps check", hasCommand('shellcheck'), 'ShellCheck')
 
 describe.each(files)('.github/workflows/%s', (file) => {
   it('matches the SchemaStore schema for GitHub workflows', () => {
