@@ -194,7 +194,7 @@ describe('the network decision', () => {
   })
 
   it('refuses policies the API server would reject, naming the field', () => {
-    const bad = (spec: object) => () => buildNetworkModel([policy('bad', 'shop', spec)])
+    const bad = (spec: Record<string, unknown>) => () => buildNetworkModel([policy('bad', 'shop', spec)])
     expect(bad({})).toThrow('spec.podSelector: required')
     expect(bad({ podSelector: {}, policyTypes: ['Both'] })).toThrow('Both is not Ingress or Egress')
     expect(bad({ podSelector: {}, ingress: [{ from: [{}] }] })).toThrow(
