@@ -1,6 +1,6 @@
 export { decideConnection, type NetworkSource, type NetworkVerdict, podNamed } from './decide-connection.ts'
 export { compileLabelSelector, type LabelSelector, selectorMatches } from './label-selector.ts'
-export { GATEWAY_POD, meshNetworkModel, sourceForPrincipal } from './mesh-network.ts'
+export { GATEWAY_POD, meshNetworkModel, reachability, sourceForPrincipal } from './mesh-network.ts'
 export {
   buildNetworkModel,
   type ContainerPort,

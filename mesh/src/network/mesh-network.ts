@@ -3,7 +3,7 @@
 // and the pod a principal's ServiceAccount runs.
 import { GATEWAY_WORKLOAD } from '../gateway/ingress-gateway.ts'
 import type { MeshModel } from '../manifests/mesh-model.ts'
-import type { NetworkSource } from './decide-connection.ts'
+import { decideConnection, type NetworkSource, type NetworkVerdict } from './decide-connection.ts'
 import { buildNetworkModel, type NetworkModel, type NetworkPod } from './network-model.ts'
 
 /** The gateway's pod as `istioctl install` runs it: HTTPS on 8443 behind the Service's 443. */
@@ -45,4 +45,26 @@ export function sourceForPrincipal(
   const pod =
     workload && network.pods.find((p) => p.name === workload.name && p.namespace === workload.namespace)
   return pod ? { kind: 'pod', pod } : { kind: 'outside', ip }
+}
+
+/**
+ * Whether a principal's pod reaches a workload on any of `ports` (its
+ * container ports when none are given): the verdict for the first port that
+ * connects, else for the first that does not. Null when the workload has no
+ * pod in the network model.
+ */
+export function reachability(
+  model: MeshModel,
+  network: NetworkModel,
+  principal: string | null,
+  to: { name: string; namespace: string },
+  ports: readonly number[] = [],
+  ip: string | null = null,
+): NetworkVerdict | null {
+  const destination = network.pods.find((p) => p.name === to.name && p.namespace === to.namespace)
+  if (!destination) return null
+  const source = sourceForPrincipal(model, network, principal, ip)
+  const candidates = ports.length > 0 ? ports : destination.ports.map((p) => p.containerPort)
+  const verdicts = candidates.map((port) => decideConnection(network, source, destination, port))
+  return verdicts.find((v) => v.verdict === 'ALLOW') ?? verdicts[0] ?? null
 }

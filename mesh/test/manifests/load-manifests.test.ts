@@ -96,7 +96,9 @@ describe('kustomize components and patches', () => {
     expect(objects.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name)).toContain(
       'default-deny',
     )
-    const signing = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'signing-api') as {
+    const signing = objects.find(
+      (o) => o.kind === 'Deployment' && o.metadata.name === 'signing-api',
+    ) as unknown as {
       spec: { template: { metadata: { annotations: Record<string, string> } } }
     }
     expect(signing.spec.template.metadata.annotations['proxy.istio.io/config']).toContain(
