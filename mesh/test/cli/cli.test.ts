@@ -160,6 +160,14 @@ describe('mesh lint and graph', () => {
   }, 120_000)
 })
 
+describe('mesh dev', () => {
+  it('refuses a connect timeout that is not a number of milliseconds', async () => {
+    const res = await mesh('dev', '--connect-timeout', 'soon')
+    expect(res.code).toBe(2)
+    expect(res.stderr).toMatch(/--connect-timeout is a number of milliseconds/)
+  })
+})
+
 describe('mesh curl', () => {
   it('says there is no running mesh when there is none', async () => {
     const res = await mesh(

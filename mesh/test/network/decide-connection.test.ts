@@ -272,3 +272,55 @@ describe('the repository network-policies component', () => {
     expect(check(null, 'bucket-api', 8000).verdict).toBe('DROP')
   })
 })
+
+describe('the network decision, as properties', () => {
+  const app = fc.constantFrom('api', 'web', 'job')
+  const peer = fc.oneof(
+    app.map((a) => ({ podSelector: { matchLabels: { app: a } } })),
+    fc.constantFrom('shop', 'batch', 'other').map((n) => ({
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': n } },
+    })),
+  )
+  const allowPolicy = fc.record({
+    target: app,
+    from: fc.array(peer, { maxLength: 2 }),
+    port: fc.option(fc.constantFrom(8000, 9000, 'http'), { nil: undefined }),
+  })
+  const toObject = (p: { target: string; from: object[]; port: number | string | undefined }, i: number) =>
+    policy(`allow-${i}`, 'shop', {
+      podSelector: { matchLabels: { app: p.target } },
+      ingress: [{ from: p.from, ...(p.port === undefined ? {} : { ports: [{ port: p.port }] }) }],
+    })
+  const denyAll = policy('deny-all', 'shop', { podSelector: {}, policyTypes: ['Ingress'] })
+  const source = fc.constantFrom('shop/web', 'shop/api', 'batch/job', 'other/api')
+
+  it('under a deny-all, a connection is allowed iff one policy alone would allow it (a union)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(allowPolicy, { maxLength: 4 }),
+        source,
+        fc.constantFrom(8000, 9000),
+        (allows, from, port) => {
+          const policies = allows.map(toObject)
+          const together = decide([denyAll, ...policies], from, 'shop/api', port).verdict
+          const alone = policies.some((p) => decide([denyAll, p], from, 'shop/api', port).verdict === 'ALLOW')
+          expect(together).toBe(alone ? 'ALLOW' : 'DROP')
+        },
+      ),
+    )
+  })
+
+  it('adding a policy never takes away what an isolated pod already allowed', () => {
+    fc.assert(
+      fc.property(fc.array(allowPolicy, { maxLength: 3 }), allowPolicy, source, (allows, extra, from) => {
+        const before = decide([denyAll, ...allows.map(toObject)], from, 'shop/api').verdict
+        const after = decide(
+          [denyAll, ...allows.map(toObject), toObject(extra, 99)],
+          from,
+          'shop/api',
+        ).verdict
+        if (before === 'ALLOW') expect(after).toBe('ALLOW')
+      }),
+    )
+  })
+})
