@@ -23,6 +23,7 @@ import {
   CONNECT_TIMEOUT_BODY,
   DEFAULT_CONNECT_TIMEOUT_MS,
   dropAnswerDelayMs,
+  GATEWAY_SERVER_HEADER,
 } from '../sidecar/network-drop.ts'
 import { type Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
 
@@ -141,7 +142,7 @@ async function networkDrop(
     return {
       exitCode: 0,
       status: 503,
-      headers: { server: 'istio-envoy', 'content-type': 'text/plain' },
+      headers: { server: GATEWAY_SERVER_HEADER, 'content-type': 'text/plain' },
       body: CONNECT_TIMEOUT_BODY,
     }
   }

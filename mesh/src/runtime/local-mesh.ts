@@ -16,7 +16,12 @@ import {
 } from '../network/index.ts'
 import { type DecisionLog, type RunningSidecar, startInboundSidecar } from '../sidecar/inbound-sidecar.ts'
 import { createMeshClient, type MeshClient } from '../sidecar/mesh-client.ts'
-import { DEFAULT_CONNECT_TIMEOUT_MS, networkGuard } from '../sidecar/network-drop.ts'
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  GATEWAY_SERVER_HEADER,
+  networkGuard,
+  OUTBOUND_SERVER_HEADER,
+} from '../sidecar/network-drop.ts'
 import { startOutboundProxy } from '../sidecar/outbound-proxy.ts'
 import { type Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
 
@@ -73,12 +78,13 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   const state: MeshState = { gatewayPort: null, connectTimeoutMs, workloads: {} }
   // Built (and its policies validated) before anything listens.
   const network = meshNetworkModel(model)
-  const guardFor = (pod: NetworkPod | undefined) =>
+  const guardFor = (pod: NetworkPod | undefined, serverHeader: string) =>
     pod
       ? networkGuard({
           network,
           source: pod,
           connectTimeoutMs,
+          serverHeader,
           onDrop: (endpoint, verdict) => options.onNetworkDrop?.({ from: pod.name, endpoint, verdict }),
         })
       : () => false
@@ -132,7 +138,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
           directory,
           client: clientFor(svid),
           listenPort: 0,
-          networkDrop: guardFor(podNamed(network, workload.name, workload.namespace)),
+          networkDrop: guardFor(podNamed(network, workload.name, workload.namespace), OUTBOUND_SERVER_HEADER),
         }),
       )
       state.workloads[workload.name] = {
@@ -164,7 +170,10 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
           policies,
           listenPort: options.gatewayPort,
           hostAliases: options.hostAliases,
-          networkDrop: guardFor(podNamed(network, GATEWAY_POD.name, GATEWAY_POD.namespace)),
+          networkDrop: guardFor(
+            podNamed(network, GATEWAY_POD.name, GATEWAY_POD.namespace),
+            GATEWAY_SERVER_HEADER,
+          ),
         }),
       )
     }

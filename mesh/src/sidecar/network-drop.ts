@@ -12,10 +12,18 @@
 // "upstream connect error or disconnect/reset before headers. " +
 // "retried and the latest " (when it retried) + "reset reason: " +
 // resetReasonToString(ConnectionTimeout) = "connection timeout".
+// The `server` header is the answering proxy's own: Istio names a sidecar's
+// outbound listener "envoy" (Envoy's default) and every other listener,
+// the gateway's included, "istio-envoy", and overwrites the header with it
+// (pilot/pkg/networking/util/proxy_headers.go, GetProxyHeadersFromProxyConfig).
 import type { ServerResponse } from 'node:http'
 import type { NetworkModel, NetworkPod, NetworkVerdict } from '../network/index.ts'
 import { decideConnection } from '../network/index.ts'
 import type { Endpoint } from './service-directory.ts'
+
+/** What Istio's proxies put in `server`: a sidecar's outbound listener, and the gateway. */
+export const OUTBOUND_SERVER_HEADER = 'envoy'
+export const GATEWAY_SERVER_HEADER = 'istio-envoy'
 
 /** The local default: short, so a dropped call answers in seconds, not Istio's 10 s per attempt. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 1000
@@ -28,14 +36,14 @@ export const CONNECT_TIMEOUT_BODY =
 /** How long a meshed caller waits for a dropped connection: every attempt times out. */
 export const dropAnswerDelayMs = (connectTimeoutMs: number) => connectTimeoutMs * (1 + ISTIO_CONNECT_RETRIES)
 
-export function answerDroppedConnection(res: ServerResponse, connectTimeoutMs: number): void {
+export function answerDroppedConnection(res: ServerResponse, connectTimeoutMs: number, server: string): void {
   const timer = setTimeout(() => {
     if (res.destroyed || res.headersSent) return
     res.writeHead(503, {
       'content-type': 'text/plain',
       'content-length': Buffer.byteLength(CONNECT_TIMEOUT_BODY),
       date: new Date().toUTCString(),
-      server: 'istio-envoy',
+      server,
     })
     res.end(CONNECT_TIMEOUT_BODY)
   }, dropAnswerDelayMs(connectTimeoutMs))
@@ -47,6 +55,8 @@ export interface NetworkGuardOptions {
   /** The pod the calling proxy runs in. */
   source: NetworkPod
   connectTimeoutMs: number
+  /** The `server` header of the proxy that answers for the drop. */
+  serverHeader: string
   onDrop?: (endpoint: Endpoint, verdict: NetworkVerdict) => void
 }
 
@@ -76,7 +86,7 @@ export function networkGuard(
     }
     if (verdict.verdict === 'ALLOW') return false
     options.onDrop?.(endpoint, verdict)
-    answerDroppedConnection(res, options.connectTimeoutMs)
+    answerDroppedConnection(res, options.connectTimeoutMs, options.serverHeader)
     return true
   }
 }
