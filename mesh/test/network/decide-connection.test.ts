@@ -257,6 +257,36 @@ describe('the repository network-policies component', () => {
     expect(check(sa('frontend-sa'), 'identity-api', 8003).verdict).toBe('ALLOW')
   })
 
+  it('lets every pod reach DNS and istiod, as the component declares, and nothing else there', () => {
+    const kubeDns: NetworkPod = {
+      name: 'coredns',
+      namespace: 'kube-system',
+      labels: { 'k8s-app': 'kube-dns' },
+      ports: [
+        { name: 'dns', containerPort: 53, protocol: 'UDP' },
+        { name: 'dns-tcp', containerPort: 53, protocol: 'TCP' },
+      ],
+    }
+    const istiod: NetworkPod = {
+      name: 'istiod',
+      namespace: 'istio-system',
+      labels: { app: 'istiod' },
+      ports: [],
+    }
+    const withSystem = buildNetworkModel(model.objects, [kubeDns, istiod])
+    const admin = { kind: 'pod' as const, pod: podNamed(withSystem, 'admin-api', 'docs') as NetworkPod }
+    expect(decideConnection(withSystem, admin, kubeDns, 53, 'UDP')).toMatchObject({
+      verdict: 'ALLOW',
+      policy: 'docs/allow-dns-and-istiod',
+    })
+    expect(decideConnection(withSystem, admin, kubeDns, 53, 'TCP').verdict).toBe('ALLOW')
+    expect(decideConnection(withSystem, admin, istiod, 15012).verdict).toBe('ALLOW')
+    expect(decideConnection(withSystem, admin, istiod, 15014)).toMatchObject({
+      verdict: 'DROP',
+      direction: 'egress',
+    })
+  })
+
   it('drops every other edge, at the end that refuses it', () => {
     expect(check(sa('admin-sa'), 'signing-api', 8001)).toEqual({
       verdict: 'DROP',
