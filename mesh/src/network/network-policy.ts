@@ -153,16 +153,14 @@ export function compileNetworkPolicy(o: K8sObject): CompiledNetworkPolicy {
   const namespace = o.metadata.namespace ?? 'default'
   const ingress = compileRules(spec.ingress, 'from', `${where} spec.ingress`)
   const egress = compileRules(spec.egress, 'to', `${where} spec.egress`)
-  // Without policyTypes: Ingress always, Egress when the policy has egress rules.
-  const types =
-    spec.policyTypes === undefined
-      ? ['Ingress', ...(egress.length > 0 ? ['Egress'] : [])]
-      : list(spec.policyTypes, `${where} spec.policyTypes`)
+  // Without policyTypes (missing or empty, as the API server defaults it):
+  // Ingress always, Egress when the policy has egress rules.
+  const given = list(spec.policyTypes, `${where} spec.policyTypes`)
+  const types = given.length === 0 ? ['Ingress', ...(egress.length > 0 ? ['Egress'] : [])] : given
   for (const t of types) {
     if (t !== 'Ingress' && t !== 'Egress')
       throw new MeshConfigError(`${where} spec.policyTypes: ${String(t)} is not Ingress or Egress`)
   }
-  if (types.length === 0) throw new MeshConfigError(`${where} spec.policyTypes: must not be empty`)
   return {
     id: `${namespace}/${o.metadata.name}`,
     namespace,

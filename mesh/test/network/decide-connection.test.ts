@@ -81,6 +81,11 @@ describe('the network decision', () => {
     const ingressOnly = policy('p', 'shop', { podSelector: {} })
     expect(decide([ingressOnly], 'shop/web', 'shop/api').verdict).toBe('DROP')
     expect(decide([ingressOnly], 'shop/web', 'batch/job').verdict).toBe('ALLOW')
+    const emptyTypes = policy('p', 'shop', { podSelector: {}, policyTypes: [] })
+    expect(decide([emptyTypes], 'shop/web', 'shop/api')).toMatchObject({
+      verdict: 'DROP',
+      direction: 'ingress',
+    })
     const withEgress = policy('e', 'shop', {
       podSelector: { matchLabels: { app: 'web' } },
       ingress: [{}],
