@@ -15,6 +15,7 @@ const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const SETS = {
   base: here('../base'),
   'overlays/kind': here('../overlays/kind'),
+  'overlays/local': here('../overlays/local'),
   'overlays/production': here('../overlays/production'),
 }
 

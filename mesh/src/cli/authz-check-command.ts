@@ -1,9 +1,12 @@
 // `mesh authz check`: offline decisions for a file of requests, one JSON line
-// in, one JSON line out, in order.
+// in, one JSON line out, in order: the L7 decision and, beside it, the
+// network layer's verdict for the caller's pod (found from the principal's
+// ServiceAccount; no principal is a client outside the cluster).
 import { readFileSync } from 'node:fs'
 import { evaluate } from '../authz/evaluate.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
 import { buildMeshModel } from '../manifests/mesh-model.ts'
+import { meshNetworkModel, reachability } from '../network/mesh-network.ts'
 import { UsageError } from './usage-error.ts'
 
 interface RequestLine {
@@ -40,6 +43,7 @@ function parseLine(text: string, n: number): RequestLine {
 export function authzCheck(manifests: string[], requestsFile: string, write: (line: string) => void): void {
   if (manifests.length === 0) throw new UsageError('--manifests is required')
   const model = buildMeshModel(manifests.flatMap((m) => loadManifests(m)))
+  const network = meshNetworkModel(model)
   const lines = readFileSync(requestsFile, 'utf8').split('\n')
   const requests = lines.flatMap((text, i) => (text.trim() === '' ? [] : [parseLine(text, i + 1)]))
   for (const r of requests) {
@@ -58,6 +62,15 @@ export function authzCheck(manifests: string[], requestsFile: string, write: (li
       host: r.host ?? `${r.to}.${namespace}.svc.cluster.local:${port}`,
       headers: r.headers ?? {},
     })
-    write(JSON.stringify({ decision: decision.decision, policy: decision.policy, rule: decision.rule }))
+    const reached = reachability(model, network, r.from, workload, [port], r.sourceIp ?? null)
+    write(
+      JSON.stringify({
+        decision: decision.decision,
+        policy: decision.policy,
+        rule: decision.rule,
+        network: reached?.verdict ?? 'DROP',
+        networkPolicy: reached?.policy ?? null,
+      }),
+    )
   }
 }

@@ -11,6 +11,8 @@ export interface DevArgs {
   ports: 'fixed' | 'free'
   meshDir: string
   dataDir: string
+  /** How long a proxy waits on a connection the NetworkPolicies drop, per attempt. */
+  connectTimeoutMs: number
 }
 
 export async function devCommand(args: DevArgs): Promise<void> {
@@ -32,6 +34,11 @@ export async function devCommand(args: DevArgs): Promise<void> {
           `${'mesh'.padEnd(16)} | DENY ${from ?? 'no peer'} -> ${workload} ${method} ${path}: ${decision.reason}`,
         )
     },
+    connectTimeoutMs: args.connectTimeoutMs,
+    onNetworkDrop: ({ from, endpoint, verdict }) =>
+      log(
+        `${'mesh'.padEnd(16)} | DROP ${from} -> ${endpoint.workload}:${endpoint.targetPort}: ${verdict.direction} refused by ${verdict.policy ?? 'no pod'}`,
+      ),
   })
   let stopping = false
   const stop = async (code: number) => {

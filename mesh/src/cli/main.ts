@@ -7,6 +7,7 @@ import { lintObjects } from '../lint/lint-manifests.ts'
 import { MeshConfigError } from '../manifests/k8s-object.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
 import { buildMeshModel } from '../manifests/mesh-model.ts'
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../sidecar/network-drop.ts'
 import { authzCheck } from './authz-check-command.ts'
 import { curlCommand } from './curl-command.ts'
 import { devCommand } from './dev-command.ts'
@@ -14,13 +15,15 @@ import { REPO_ROOT } from './repo-root.ts'
 import { UsageError } from './usage-error.ts'
 
 const USAGE = `usage: mesh <command>
-  dev [--manifests DIR] [--gateway-port 8443] [--host-alias localhost=api.rossmck.dev] [--ports fixed|free] [--mesh-dir .mesh] [--data-dir .data]
+  dev [--manifests DIR] [--connect-timeout MS] [--gateway-port 8443] [--host-alias localhost=api.rossmck.dev] [--ports fixed|free] [--mesh-dir .mesh] [--data-dir .data]
   authz check --manifests FILE_OR_DIR [--manifests ...] --requests FILE.jsonl
   curl --from <workload|ingress|plaintext|foreign-ca> [-X METHOD] [-H 'k: v']... [-d BODY] [--mesh-dir .mesh] URL
   lint [--manifests FILE_OR_DIR]...
   graph [--manifests FILE_OR_DIR]... [--format table|mermaid]`
 
 const DEFAULT_MANIFESTS = join(REPO_ROOT, 'k8s/base')
+/** What `mesh dev` runs: the base plus the components every cluster gets. */
+const DEV_MANIFESTS = join(REPO_ROOT, 'k8s/overlays/local')
 
 // `mesh graph | head`: a reader that stops early is not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -46,7 +49,8 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({
         args: rest,
         options: {
-          manifests: { type: 'string', default: DEFAULT_MANIFESTS },
+          manifests: { type: 'string', default: DEV_MANIFESTS },
+          'connect-timeout': { type: 'string', default: String(DEFAULT_CONNECT_TIMEOUT_MS) },
           'gateway-port': { type: 'string', default: '8443' },
           'host-alias': { type: 'string', multiple: true, default: ['localhost=api.rossmck.dev'] },
           ports: { type: 'string', default: 'fixed' },
@@ -56,6 +60,9 @@ async function main(argv: string[]): Promise<number> {
       })
       if (values.ports !== 'fixed' && values.ports !== 'free')
         throw new UsageError('--ports is fixed or free')
+      const connectTimeoutMs = Number(values['connect-timeout'])
+      if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 1 || connectTimeoutMs > 60_000)
+        throw new UsageError('--connect-timeout is a number of milliseconds between 1 and 60000')
       await devCommand({
         manifests: resolve(values.manifests),
         gatewayPort: Number(values['gateway-port']),
@@ -63,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
         ports: values.ports,
         meshDir: resolve(values['mesh-dir']),
         dataDir: resolve(values['data-dir']),
+        connectTimeoutMs,
       })
       return 0
     }

@@ -1,7 +1,8 @@
 // One request from a chosen identity into a running local mesh, for people
 // (`mesh curl`) and for the e2e matrix. Exit codes follow curl: 0 a response
-// came back, 7 connection refused, 35 TLS handshake failed, 56 the connection
-// closed without a response.
+// came back, 7 connection refused, 28 timed out (a connection the network
+// dropped, for a caller without a sidecar), 35 TLS handshake failed, 56 the
+// connection closed without a response.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { PeerCertificate, TLSSocket } from 'node:tls'
@@ -9,8 +10,22 @@ import { CertificateAuthority, type IssuedCertificate } from '../ca/certificate-
 import { spiffeIdOf } from '../ca/spiffe-peer.ts'
 import { GATEWAY_WORKLOAD } from '../gateway/ingress-gateway.ts'
 import type { MeshModel } from '../manifests/mesh-model.ts'
+import {
+  decideConnection,
+  meshNetworkModel,
+  type NetworkModel,
+  type NetworkSource,
+  podNamed,
+  sourceForPrincipal,
+} from '../network/index.ts'
 import type { MeshState } from '../runtime/local-mesh.ts'
-import { ServiceDirectory } from '../sidecar/service-directory.ts'
+import {
+  CONNECT_TIMEOUT_BODY,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  dropAnswerDelayMs,
+  GATEWAY_SERVER_HEADER,
+} from '../sidecar/network-drop.ts'
+import { type Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
 
 export type CurlSource = string // a workload name, or 'ingress' | 'plaintext' | 'foreign-ca'
 
@@ -22,7 +37,7 @@ export interface CurlRequest {
 }
 
 export interface CurlResult {
-  exitCode: 0 | 7 | 35 | 56
+  exitCode: 0 | 7 | 28 | 35 | 56
   status?: number
   headers?: IncomingHttpHeaders
   body?: string
@@ -89,6 +104,50 @@ function send(
     req.on('error', fail)
     req.end(body)
   })
+}
+
+const OUTSIDE_APP_SOURCES = ['ingress', 'plaintext', 'foreign-ca']
+const networks = new WeakMap<MeshModel, NetworkModel>()
+
+/**
+ * The network layer for a caller that is not a workload's app: the gateway's
+ * identity calls from the gateway's pod, which has its Envoy, so a drop is
+ * its 503 after every connect attempt timed out; plaintext and foreign-CA
+ * clients come from outside the cluster, without a sidecar, so a drop is
+ * silence until the client gives up (curl's exit 28).
+ */
+async function networkDrop(
+  ctx: CurlContext,
+  from: CurlSource,
+  endpoint: Endpoint,
+  timeoutMs: number,
+): Promise<CurlResult | null> {
+  let network = networks.get(ctx.model)
+  if (!network) {
+    network = meshNetworkModel(ctx.model)
+    networks.set(ctx.model, network)
+  }
+  const destination = podNamed(network, endpoint.workload, endpoint.service.namespace)
+  const gatewayPrincipal = `${ctx.model.trustDomain}/ns/${GATEWAY_WORKLOAD.namespace}/sa/${GATEWAY_WORKLOAD.serviceAccount}`
+  const source: NetworkSource =
+    from === 'ingress'
+      ? sourceForPrincipal(ctx.model, network, gatewayPrincipal)
+      : { kind: 'outside', ip: null }
+  if (destination && decideConnection(network, source, destination, endpoint.targetPort).verdict === 'ALLOW')
+    return null
+  if (from === 'ingress') {
+    await new Promise((r) =>
+      setTimeout(r, dropAnswerDelayMs(ctx.state.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS)),
+    )
+    return {
+      exitCode: 0,
+      status: 503,
+      headers: { server: GATEWAY_SERVER_HEADER, 'content-type': 'text/plain' },
+      body: CONNECT_TIMEOUT_BODY,
+    }
+  }
+  await new Promise((r) => setTimeout(r, timeoutMs))
+  return { exitCode: 28, error: `connection to ${endpoint.service.name} timed out (dropped by the network)` }
 }
 
 const foreignCa = CertificateAuthority.create('foreign root')
@@ -171,6 +230,10 @@ export async function meshCurl(
   )
   const endpoint = directory.resolve(url.hostname, Number(url.port || 80))
   if (!endpoint) return { exitCode: 7, error: `${url.host} is not a Service of the running mesh` }
+  const dropped = OUTSIDE_APP_SOURCES.includes(from)
+    ? await networkDrop(ctx, from, endpoint, timeoutMs)
+    : null
+  if (dropped) return dropped
   const base = {
     host: '127.0.0.1',
     port: endpoint.port,

@@ -3,6 +3,7 @@
 // client with its own SVID (istio-ingressgateway-service-account). Policies
 // that select the gateway workload are enforced here too.
 import { randomUUID } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
 import type { CompiledPolicy } from '../authz/compile-policy.ts'
 import { evaluate } from '../authz/evaluate.ts'
@@ -18,7 +19,7 @@ import {
 import { endToEndHeaders, forward } from '../sidecar/forward.ts'
 import { listenOnLoopback, type RunningSidecar } from '../sidecar/listen.ts'
 import type { MeshClient } from '../sidecar/mesh-client.ts'
-import type { ServiceDirectory } from '../sidecar/service-directory.ts'
+import type { Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
 import { hostMatches, matchRoute } from './match-route.ts'
 
 export const GATEWAY_WORKLOAD = {
@@ -37,6 +38,8 @@ export interface IngressGatewayOptions {
   listenPort: number
   /** Local host names and the Gateway host each stands for, e.g. { localhost: 'api.rossmck.dev' }. */
   hostAliases: Record<string, string>
+  /** The network layer between the gateway's pod and the destination: true when it dropped the connection. */
+  networkDrop?: (endpoint: Endpoint, res: ServerResponse) => boolean
 }
 
 export function virtualServiceFor(
@@ -93,6 +96,7 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     const port = route.destination.port ?? (service?.ports.length === 1 ? service.ports[0]?.port : undefined)
     const endpoint = port === undefined ? null : options.directory.resolve(route.destination.host, port)
     if (!endpoint) return sendUpstreamUnavailable(res, 'no healthy upstream')
+    if (options.networkDrop?.(endpoint, res)) return
 
     const headers = endToEndHeaders(req.headers)
     delete headers['x-forwarded-client-cert']

@@ -1,11 +1,13 @@
 // Static checks of a manifest set, the mistakes that make a mesh quietly
 // wrong: policies that select nothing or name identities that do not exist,
-// routes to nowhere, workloads nothing can reach, plaintext left allowed.
+// routes to nowhere, workloads nothing can reach, plaintext left allowed,
+// and calls a policy allows that a NetworkPolicy makes unreachable.
 import type { CompiledPolicy } from '../authz/compile-policy.ts'
 import { appliesTo } from '../authz/evaluate.ts'
 import { GATEWAY_WORKLOAD } from '../gateway/ingress-gateway.ts'
 import { type K8sObject, MeshConfigError } from '../manifests/k8s-object.ts'
 import { buildMeshModel, type MeshModel, workloadsOf } from '../manifests/mesh-model.ts'
+import { meshNetworkModel, reachability } from '../network/mesh-network.ts'
 
 export interface LintFinding {
   level: 'error'
@@ -135,6 +137,34 @@ export function lintModel(model: MeshModel): LintFinding[] {
         ref,
         `runs as ${workload.serviceAccount}, which is no ServiceAccount in the manifests`,
       )
+  }
+  findings.push(...networkUnreachableEdges(model))
+  return findings
+}
+
+/** An ALLOW rule naming a caller whose pod the NetworkPolicies never let connect to the workload. */
+function networkUnreachableEdges(model: MeshModel): LintFinding[] {
+  const network = meshNetworkModel(model)
+  if (network.policies.length === 0) return []
+  const findings: LintFinding[] = []
+  for (const policy of model.policies.filter((p) => p.action === 'ALLOW')) {
+    const workloads = model.workloads.filter((w) => appliesTo(policy, w.namespace, w.labels))
+    policy.rules.forEach((rule, i) => {
+      const ports = rule.to.flatMap((o) => o.ports.map(Number))
+      for (const principal of rule.from.flatMap((s) => s.principals)) {
+        if (principal.includes('*')) continue
+        for (const workload of workloads) {
+          const verdict = reachability(model, network, principal, workload, ports)
+          if (verdict?.verdict === 'DROP')
+            findings.push({
+              level: 'error',
+              rule: 'network-unreachable-edge',
+              object: `AuthorizationPolicy ${policy.id}`,
+              message: `rules[${i}] allows ${principal} to call ${workload.name}, but NetworkPolicy ${verdict.policy} drops the connection (${verdict.direction})`,
+            })
+        }
+      }
+    })
   }
   return findings
 }

@@ -1,15 +1,29 @@
 // Runs a mesh model on loopback: an SVID per workload (rotated), an inbound
 // sidecar on each container port, an outbound proxy per workload for its app's
 // HTTP_PROXY, and the ingress gateway. Apps are started by the caller, on the
-// app ports given here.
+// app ports given here. Between them the NetworkPolicies (L3/L4): each proxy
+// asks the network layer before it connects, and a dropped connection times out.
 import type { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { type SvidSource, startSvidRotation } from '../ca/svid-rotation.ts'
 import { GATEWAY_WORKLOAD, startIngressGateway } from '../gateway/ingress-gateway.ts'
 import type { MeshModel, Workload } from '../manifests/mesh-model.ts'
+import {
+  GATEWAY_POD,
+  meshNetworkModel,
+  type NetworkPod,
+  type NetworkVerdict,
+  podNamed,
+} from '../network/index.ts'
 import { type DecisionLog, type RunningSidecar, startInboundSidecar } from '../sidecar/inbound-sidecar.ts'
 import { createMeshClient, type MeshClient } from '../sidecar/mesh-client.ts'
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  GATEWAY_SERVER_HEADER,
+  networkGuard,
+  OUTBOUND_SERVER_HEADER,
+} from '../sidecar/network-drop.ts'
 import { startOutboundProxy } from '../sidecar/outbound-proxy.ts'
-import { ServiceDirectory } from '../sidecar/service-directory.ts'
+import { type Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
 
 export interface LocalMeshOptions {
   model: MeshModel
@@ -23,7 +37,13 @@ export interface LocalMeshOptions {
   hostAliases: Record<string, string>
   svidLifetimeMs?: number
   onDecision?: DecisionLog
+  /** How long a proxy's connect attempt waits before a dropped connection counts as timed out. */
+  connectTimeoutMs?: number
+  onNetworkDrop?: NetworkDropLog
 }
+
+/** A connection the NetworkPolicies dropped: who called, where to, and the policy that isolated the refusing end. */
+export type NetworkDropLog = (drop: { from: string; endpoint: Endpoint; verdict: NetworkVerdict }) => void
 
 export interface WorkloadState {
   namespace: string
@@ -36,6 +56,8 @@ export interface WorkloadState {
 
 export interface MeshState {
   gatewayPort: number | null
+  /** The proxies' connect timeout, which mesh curl's gateway identity shares. */
+  connectTimeoutMs: number
   workloads: Record<string, WorkloadState>
 }
 
@@ -52,7 +74,20 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   const lifetime = options.svidLifetimeMs ?? DAY_MS
   const policies = () => model.policies
   const closers: Array<() => Promise<void> | void> = []
-  const state: MeshState = { gatewayPort: null, workloads: {} }
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+  const state: MeshState = { gatewayPort: null, connectTimeoutMs, workloads: {} }
+  // Built (and its policies validated) before anything listens.
+  const network = meshNetworkModel(model)
+  const guardFor = (pod: NetworkPod | undefined, serverHeader: string) =>
+    pod
+      ? networkGuard({
+          network,
+          source: pod,
+          connectTimeoutMs,
+          serverHeader,
+          onDrop: (endpoint, verdict) => options.onNetworkDrop?.({ from: pod.name, endpoint, verdict }),
+        })
+      : () => false
   const listenPorts = new Map<string, number>()
   const directory = new ServiceDirectory(model, (name, namespace, port) =>
     listenPorts.get(`${namespace}/${name}:${port}`),
@@ -98,7 +133,13 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         )
       }
       const proxyPort = keep(
-        await startOutboundProxy({ workload, directory, client: clientFor(svid), listenPort: 0 }),
+        await startOutboundProxy({
+          workload,
+          directory,
+          client: clientFor(svid),
+          listenPort: 0,
+          networkDrop: guardFor(podNamed(network, workload.name, workload.namespace), OUTBOUND_SERVER_HEADER),
+        }),
       )
       state.workloads[workload.name] = {
         namespace: workload.namespace,
@@ -129,6 +170,10 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
           policies,
           listenPort: options.gatewayPort,
           hostAliases: options.hostAliases,
+          networkDrop: guardFor(
+            podNamed(network, GATEWAY_POD.name, GATEWAY_POD.namespace),
+            GATEWAY_SERVER_HEADER,
+          ),
         }),
       )
     }

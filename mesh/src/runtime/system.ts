@@ -12,7 +12,7 @@ import { loadManifests } from '../manifests/load-manifests.ts'
 import { buildMeshModel, type MeshModel } from '../manifests/mesh-model.ts'
 import type { DecisionLog } from '../sidecar/inbound-sidecar.ts'
 import { type AppSpec, devScriptOf, packageDirFor, type RunningApps, startApps } from './app-processes.ts'
-import { type LocalMesh, type MeshState, startLocalMesh } from './local-mesh.ts'
+import { type LocalMesh, type MeshState, type NetworkDropLog, startLocalMesh } from './local-mesh.ts'
 
 export interface SystemOptions {
   root: string
@@ -30,6 +30,9 @@ export interface SystemOptions {
   log: (line: string) => void
   onDecision?: DecisionLog
   readyTimeoutMs?: number
+  /** The proxies' connect timeout for connections the NetworkPolicies drop. */
+  connectTimeoutMs?: number
+  onNetworkDrop?: NetworkDropLog
 }
 
 export interface RunningSystem {
@@ -133,6 +136,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     gatewayPort: options.ports === 'fixed' ? options.gatewayPort : 0,
     hostAliases: options.hostAliases,
     onDecision: options.onDecision,
+    connectTimeoutMs: options.connectTimeoutMs,
+    onNetworkDrop: options.onNetworkDrop,
   })
   const gatewayUrl = `https://localhost:${mesh.state.gatewayPort}`
   const stateFile = join(options.meshDir, STATE_FILE)
@@ -240,17 +245,20 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
 
 /**
  * The whole system as the e2e matrix, the browser tests and the benchmark
- * start it: from the repository's k8s/base, on free ports, with its own CA,
+ * start it: from the repository's k8s/overlays/local (base plus the
+ * components every cluster gets), on free ports, with its own CA,
  * secrets and database in a fresh temporary folder that stop() removes.
  */
 export async function startThrowawaySystem(
-  options: Pick<SystemOptions, 'root' | 'log' | 'onDecision'> & { appEnv?: Record<string, string> },
+  options: Pick<SystemOptions, 'root' | 'log' | 'onDecision' | 'connectTimeoutMs'> & {
+    appEnv?: Record<string, string>
+  },
 ): Promise<RunningSystem & { dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'docs-mesh-system-'))
   try {
     const system = await startSystem({
       root: options.root,
-      manifests: join(options.root, 'k8s/base'),
+      manifests: join(options.root, 'k8s/overlays/local'),
       meshDir: join(dir, 'mesh'),
       dataDir: join(dir, 'data'),
       ports: 'free',
@@ -260,6 +268,7 @@ export async function startThrowawaySystem(
       appEnv: { LOG_LEVEL: 'warn', ...options.appEnv },
       log: options.log,
       onDecision: options.onDecision,
+      connectTimeoutMs: options.connectTimeoutMs,
     })
     return {
       ...system,

@@ -4,19 +4,21 @@
 // the destination's identity. Any other host is refused (REGISTRY_ONLY): apps
 // reach the outside world through NO_PROXY, never through the mesh.
 import { randomUUID } from 'node:crypto'
-import { createServer } from 'node:http'
+import { createServer, type ServerResponse } from 'node:http'
 import type { Workload } from '../manifests/mesh-model.ts'
 import { sendBadRequest, sendUnknownHost } from './envoy-responses.ts'
 import { endToEndHeaders, forward } from './forward.ts'
 import { listenOnLoopback, type RunningSidecar } from './listen.ts'
 import type { MeshClient } from './mesh-client.ts'
-import type { ServiceDirectory } from './service-directory.ts'
+import type { Endpoint, ServiceDirectory } from './service-directory.ts'
 
 export interface OutboundProxyOptions {
   workload: Workload
   directory: ServiceDirectory
   client: MeshClient
   listenPort: number
+  /** The network layer: true when it dropped the connection (and answered for it). */
+  networkDrop?: (endpoint: Endpoint, res: ServerResponse) => boolean
 }
 
 export async function startOutboundProxy(options: OutboundProxyOptions): Promise<RunningSidecar> {
@@ -34,6 +36,7 @@ export async function startOutboundProxy(options: OutboundProxyOptions): Promise
       options.workload.namespace,
     )
     if (!endpoint) return sendUnknownHost(res)
+    if (options.networkDrop?.(endpoint, res)) return
     const headers = endToEndHeaders(req.headers)
     headers.host = url.host
     if (!headers['x-request-id']) headers['x-request-id'] = randomUUID()

@@ -7,6 +7,8 @@ import type { MeshTarget } from './mesh-client.ts'
 export interface Endpoint extends MeshTarget {
   service: MeshService
   workload: string
+  /** The container port the Service port targets (what NetworkPolicies see). */
+  targetPort: number
 }
 
 export class ServiceDirectory {
@@ -38,7 +40,13 @@ export class ServiceDirectory {
     for (const workload of workloadsOf(this.#model, service)) {
       const listen = this.#listenPort(workload.name, workload.namespace, servicePort.targetPort)
       if (listen !== undefined) {
-        return { service, workload: workload.name, port: listen, spiffeId: `spiffe://${workload.principal}` }
+        return {
+          service,
+          workload: workload.name,
+          port: listen,
+          spiffeId: `spiffe://${workload.principal}`,
+          targetPort: servicePort.targetPort,
+        }
       }
     }
     return null

@@ -35,11 +35,63 @@ describe('mesh authz check', () => {
         .split('\n')
         .map((l) => JSON.parse(l)),
     ).toEqual([
-      { decision: 'ALLOW', policy: 'docs/signing-api', rule: 0 },
-      { decision: 'DENY', policy: null, rule: null },
-      { decision: 'ALLOW', policy: 'docs/signing-api', rule: 1 },
-      { decision: 'ALLOW', policy: 'docs/identity-api', rule: 1 },
-      { decision: 'DENY', policy: null, rule: null },
+      { decision: 'ALLOW', policy: 'docs/signing-api', rule: 0, network: 'ALLOW', networkPolicy: null },
+      { decision: 'DENY', policy: null, rule: null, network: 'ALLOW', networkPolicy: null },
+      { decision: 'ALLOW', policy: 'docs/signing-api', rule: 1, network: 'ALLOW', networkPolicy: null },
+      { decision: 'ALLOW', policy: 'docs/identity-api', rule: 1, network: 'ALLOW', networkPolicy: null },
+      { decision: 'DENY', policy: null, rule: null, network: 'ALLOW', networkPolicy: null },
+    ])
+  })
+
+  it('reports the network verdict beside the L7 decision when the manifests have NetworkPolicies', async () => {
+    const res = await mesh(
+      'authz',
+      'check',
+      '--manifests',
+      join(root, 'k8s/overlays/local'),
+      '--requests',
+      fixture('requests.jsonl'),
+    )
+    expect(res.code).toBe(0)
+    expect(
+      res.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      // bucket-api's pod may connect to signing-api's: both ends' policies allow it.
+      {
+        decision: 'ALLOW',
+        policy: 'docs/signing-api',
+        rule: 0,
+        network: 'ALLOW',
+        networkPolicy: 'docs/signing-api-ingress',
+      },
+      // admin-api's pod may only reach DNS, istiod and the database.
+      { decision: 'DENY', policy: null, rule: null, network: 'DROP', networkPolicy: 'docs/default-deny' },
+      // No principal: a client outside the cluster, dropped at signing-api's ingress.
+      {
+        decision: 'ALLOW',
+        policy: 'docs/signing-api',
+        rule: 1,
+        network: 'DROP',
+        networkPolicy: 'docs/default-deny',
+      },
+      {
+        decision: 'ALLOW',
+        policy: 'docs/identity-api',
+        rule: 1,
+        network: 'ALLOW',
+        networkPolicy: 'docs/identity-api-ingress',
+      },
+      // The gateway's pod in istio-system, by its labels.
+      {
+        decision: 'DENY',
+        policy: null,
+        rule: null,
+        network: 'ALLOW',
+        networkPolicy: 'docs/allow-from-ingress-gateway',
+      },
     ])
   })
 
@@ -80,6 +132,39 @@ describe('mesh lint and graph', () => {
     const mermaid = await mesh('graph', '--manifests', base, '--format', 'mermaid')
     expect(mermaid.stdout.startsWith('flowchart LR')).toBe(true)
     expect(mermaid.stdout).toContain('bucket_api["bucket-api"] -->|"POST /sign"| signing_api["signing-api"]')
+  })
+
+  it('shows and flags policy edges a NetworkPolicy makes unreachable', async () => {
+    const args = ['--manifests', base, '--manifests', fixture('deny-bucket-egress.yaml')]
+    const [table, mermaid, lint, clean] = await Promise.all([
+      mesh('graph', ...args),
+      mesh('graph', ...args, '--format', 'mermaid'),
+      mesh('lint', ...args),
+      mesh('lint', '--manifests', join(root, 'k8s/overlays/local')),
+    ])
+    expect(table.stdout).toMatch(
+      /\| bucket-api\s+\| signing-api\s+\| POST \/sign\s+\| docs\/signing-api#0\s+\| DROP \(docs\/bucket-api-no-egress\) \|/,
+    )
+    expect(table.stdout).toMatch(
+      /\| identity-api\s+\| signing-api\s+\| POST \/sign\s+\| docs\/signing-api#0\s+\| ALLOW\s+\|/,
+    )
+    expect(mermaid.stdout).toContain(
+      'bucket_api["bucket-api"] --x|"blocked by docs/bucket-api-no-egress: POST /sign"| signing_api["signing-api"]',
+    )
+    expect(lint.code).toBe(1)
+    expect(lint.stdout).toContain(
+      'error: [network-unreachable-edge] AuthorizationPolicy docs/signing-api: rules[0] allows cluster.local/ns/docs/sa/bucket-sa to call signing-api, but NetworkPolicy docs/bucket-api-no-egress drops the connection (egress)',
+    )
+    expect(lint.stdout).toContain('mesh lint: 2 problem(s)') // and its user lookups at identity-api
+    expect(clean.code).toBe(0)
+  }, 120_000)
+})
+
+describe('mesh dev', () => {
+  it('refuses a connect timeout that is not a number of milliseconds', async () => {
+    const res = await mesh('dev', '--connect-timeout', 'soon')
+    expect(res.code).toBe(2)
+    expect(res.stderr).toMatch(/--connect-timeout is a number of milliseconds/)
   })
 })
 

@@ -53,9 +53,9 @@ describe('manifest loader', () => {
 
   it('stops on a kustomize feature it does not implement', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kustomize-'))
-    writeFileSync(join(dir, 'kustomization.yaml'), 'resources: []\npatches:\n  - path: x.yaml\n')
+    writeFileSync(join(dir, 'kustomization.yaml'), 'resources: []\nreplicas:\n  - { name: x, count: 2 }\n')
     expect(() => loadManifests(dir)).toThrow(MeshConfigError)
-    expect(() => loadManifests(dir)).toThrow(/"patches" is not supported/)
+    expect(() => loadManifests(dir)).toThrow(/"replicas" is not supported/)
   })
 
   it.each([
@@ -68,5 +68,52 @@ describe('manifest loader', () => {
       `apiVersion: ${apiVersion}\nkind: ${kind}\nmetadata:\n  name: x\n  namespace: docs\n${spec}\n`,
     )
     expect(() => buildMeshModel(loadManifests(dir))).toThrow(MeshConfigError)
+  })
+})
+
+describe('kustomize components and patches', () => {
+  const k8s = fileURLToPath(new URL('../../../k8s/', import.meta.url))
+  const key = (o: { kind: string; metadata: { namespace?: string; name: string } }) =>
+    `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`
+  const sorted = <T extends { kind: string; metadata: { namespace?: string; name: string } }>(list: T[]) =>
+    [...list].sort((a, b) => key(a).localeCompare(key(b)))
+
+  // Every kustomization in the repository the loader reads, against kubectl's own rendering.
+  it.skipIf(kubectl() === null).each(['base', 'overlays/local'])(
+    'reads k8s/%s into the same objects as kubectl kustomize',
+    (dir) => {
+      const rendered = execFileSync('kubectl', ['kustomize', join(k8s, dir)], { encoding: 'utf8' })
+      expect(sorted(loadManifests(join(k8s, dir)))).toEqual(
+        sorted(parseAllDocuments(rendered).map((d) => d.toJS())),
+      )
+    },
+  )
+
+  it('runs the components every cluster gets: the NetworkPolicies and the proxy-first annotation', () => {
+    const objects = loadManifests(join(k8s, 'overlays/local'))
+    expect(objects.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name)).toContain(
+      'default-deny',
+    )
+    const signing = objects.find(
+      (o) => o.kind === 'Deployment' && o.metadata.name === 'signing-api',
+    ) as unknown as {
+      spec: { template: { metadata: { annotations: Record<string, string> } } }
+    }
+    expect(signing.spec.template.metadata.annotations['proxy.istio.io/config']).toContain(
+      'holdApplicationUntilProxyStarts: true',
+    )
+  })
+
+  it('refuses the kustomize features it does not implement, pointing to kubectl kustomize', () => {
+    expect(() => loadManifests(join(k8s, 'overlays/kind'))).toThrow(
+      /kustomize field "configMapGenerator".*kubectl kustomize/,
+    )
+    const dir = mkdtempSync(join(tmpdir(), 'mesh-kustomize-'))
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      `resources: [${JSON.stringify(join(k8s, 'base'))}]\npatches:\n  - target: { kind: Deployment }\n    patch: |\n      kind: Deployment\n      metadata: { name: any }\n      spec: { template: { spec: { containers: [{ name: x }] } } }\n`,
+    )
+    expect(() => loadManifests(dir)).toThrow(/lists in patches are not supported/)
+    expect(() => loadManifests(dir)).toThrow(MeshConfigError)
   })
 })

@@ -2,7 +2,12 @@
 // workload's call is Node's fetch run by `kubectl exec` in that workload's app
 // container (Istio's sidecar captures it), plaintext and foreign-CA calls come
 // from a pod outside the mesh (namespace e2e-outside), and gateway calls go to
-// the gateway through kind's port mapping.
+// the gateway through kind's port mapping. Every request has a timeout: a
+// call the NetworkPolicies drop never gets an answer from the network itself
+// (the caller's sidecar answers 503 after its connect attempts time out:
+// meshConfig.connectTimeout in k8s/kind/istio-operator.yaml, three attempts;
+// a client without a sidecar just waits), so each request gives up after
+// E2E_REQUEST_TIMEOUT_MS (20 s by default) with curl's exit code 28.
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { request } from 'node:https'
@@ -12,19 +17,24 @@ import type { Outcome, Target } from './target.ts'
 
 const run = promisify(execFile)
 
-// Runs in the pod: one request, one JSON line out, errors mapped to curl's codes.
+const REQUEST_TIMEOUT_MS = Number(process.env.E2E_REQUEST_TIMEOUT_MS ?? 20_000)
+
+// Runs in the pod: one request, one JSON line out, errors mapped to curl's codes
+// (28 when it timed out).
 const FETCH_SCRIPT = `
-const [method, url, cert, key] = process.argv.slice(1)
+const [method, url, timeoutMs, cert, key] = process.argv.slice(1)
 const code = (e) => { const c = String(e?.cause?.code ?? e?.code ?? ''); const m = String(e?.cause?.message ?? e?.message ?? '');
+  if (c === 'ETIMEDOUT' || e?.name === 'TimeoutError') return 28
   if (c === 'ECONNREFUSED') return 7; if (/SSL|TLS|CERT|EPROTO|alert/i.test(c + ' ' + m)) return 35; return 56 }
 if (cert) {
   const u = new URL(url)
   const req = require('node:https').request({ host: u.hostname, port: u.port, path: u.pathname, method, cert, key, rejectUnauthorized: false }, (res) => {
     let body = ''; res.on('data', (c) => body += c); res.on('end', () => console.log(JSON.stringify({ exitCode: 0, status: res.statusCode, body, server: res.headers.server })))
   })
+  req.setTimeout(Number(timeoutMs), () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })))
   req.on('error', (e) => console.log(JSON.stringify({ exitCode: code(e) }))); req.end()
 } else {
-  fetch(url, { method, signal: AbortSignal.timeout(10000) })
+  fetch(url, { method, signal: AbortSignal.timeout(Number(timeoutMs)) })
     .then(async (r) => console.log(JSON.stringify({ exitCode: 0, status: r.status, body: await r.text(), server: r.headers.get('server') })))
     .catch((e) => console.log(JSON.stringify({ exitCode: code(e) })))
 }`
@@ -45,9 +55,13 @@ async function execNode(
     'node',
     '-e',
     FETCH_SCRIPT,
-    ...args,
+    args[0] as string,
+    args[1] as string,
+    String(REQUEST_TIMEOUT_MS),
+    ...args.slice(2),
   ]
-  const { stdout } = await run('kubectl', kubectl, { timeout: 30_000 })
+  // kubectl exec's own start-up on top of the request's timeout.
+  const { stdout } = await run('kubectl', kubectl, { timeout: REQUEST_TIMEOUT_MS + 30_000 })
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Outcome
 }
 
@@ -109,7 +123,12 @@ export async function startKindTarget(options: {
             )
           },
         )
-        req.on('error', () => resolve({ exitCode: 56, reached: null }))
+        req.setTimeout(REQUEST_TIMEOUT_MS, () =>
+          req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })),
+        )
+        req.on('error', (e: NodeJS.ErrnoException) =>
+          resolve({ exitCode: e.code === 'ETIMEDOUT' ? 28 : 56, reached: null }),
+        )
         req.end()
       })
     },

@@ -1,11 +1,17 @@
 // The matrix against the local mesh: the whole system started as `pnpm dev`
-// starts it, on free ports, with its own CA and database in a temp folder.
+// starts it (k8s/overlays/local: the base and the NetworkPolicies), on free
+// ports, with its own CA and database in a temp folder.
 import { fileURLToPath } from 'node:url'
+import { evaluate } from '@docs-mesh/mesh'
 import { type CurlResult, meshCurl } from '@docs-mesh/mesh/client'
 import { startThrowawaySystem } from '@docs-mesh/mesh/system'
 import type { Outcome, Reached, Target } from './target.ts'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+/** Short, so each dropped cell answers in a fraction of a second (three attempts). */
+const CONNECT_TIMEOUT_MS = 50
+/** How long a client without a sidecar waits on a dropped connection before it gives up. */
+const OUTSIDE_CLIENT_TIMEOUT_MS = 500
 
 const outcome = (r: CurlResult): Outcome => ({
   exitCode: r.exitCode,
@@ -20,17 +26,24 @@ export async function startLocalTarget(log: (line: string) => void = () => {}): 
     root: ROOT,
     log,
     onDecision: ({ workload, path }) => reached.push({ workload, path }),
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
   })
   const ctx = { model: system.model, state: system.state, ca: system.ca }
   const meshUrl = (service: string, port: number, path: string) =>
     `http://${service}.docs.svc.cluster.local:${port}${path}`
+  const gatewayPrincipal = `${system.model.trustDomain}/ns/istio-system/sa/istio-ingressgateway-service-account`
 
   return {
     async meshCall(from, service, port, method, path) {
       return outcome(await meshCurl(ctx, from, { method, url: meshUrl(service, port, path) }))
     },
     async refusedCall(from, service, port) {
-      return outcome(await meshCurl(ctx, from, { method: 'GET', url: meshUrl(service, port, '/health') }))
+      return outcome(
+        await meshCurl({ ...ctx, timeoutMs: OUTSIDE_CLIENT_TIMEOUT_MS }, from, {
+          method: 'GET',
+          url: meshUrl(service, port, '/health'),
+        }),
+      )
     },
     async gatewayCall(method, path, host) {
       reached.length = 0
@@ -40,6 +53,23 @@ export async function startLocalTarget(log: (line: string) => void = () => {}): 
         headers: { accept: 'text/html', ...(host ? { host } : {}) },
       })
       return { ...outcome(result), reached: [...reached] }
+    },
+    policyDecision(from, service, port, method, path) {
+      const workload = system.model.workloads.find((w) => w.name === service)
+      const caller = system.model.workloads.find((w) => w.name === from)
+      if (!workload) throw new Error(`no workload ${service}`)
+      const decision = evaluate(system.model.policies, {
+        namespace: workload.namespace,
+        labels: workload.labels,
+        principal: from === 'ingress' ? gatewayPrincipal : (caller?.principal ?? null),
+        sourceIp: '127.0.0.1',
+        method,
+        path,
+        port,
+        host: `${service}.docs.svc.cluster.local:${port}`,
+        headers: {},
+      })
+      return decision.decision === 'ALLOW' ? 'allow' : 'deny'
     },
     close: () => system.stop(),
   }

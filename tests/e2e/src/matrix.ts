@@ -8,14 +8,18 @@ export interface MeshCell {
   port: number
   method: string
   path: string
-  expect: 'allow' | 'deny'
+  /** allow / deny: the L7 policy's answer; network: dropped before it (the caller's sidecar times out). */
+  expect: 'allow' | 'deny' | 'network'
+  /** The policy's own answer, also for a call the network drops first. */
+  policy: 'allow' | 'deny'
 }
 
 export interface RefusedCell {
   from: 'plaintext' | 'foreign-ca'
   service: string
   port: number
-  exitCode: 56 | 35
+  /** curl's 28: no answer until the client gave up, the network dropped the connection. */
+  exitCode: 28
 }
 
 export interface GatewayCell {
@@ -34,7 +38,11 @@ interface MatrixFile {
   sources: string[]
   mesh: Record<
     string,
-    { port: number; probes: Array<{ method: string; path: string; allow: string[] | 'all' }> }
+    {
+      port: number
+      network: string[]
+      probes: Array<{ method: string; path: string; allow: string[] | 'all' }>
+    }
   >
   refused: Array<{ service: string; port: number }>
   gateway: GatewayCell[]
@@ -49,7 +57,9 @@ export interface Matrix {
 export function loadMatrix(file: string): Matrix {
   const data = parse(readFileSync(file, 'utf8')) as MatrixFile
   const mesh: MeshCell[] = []
-  for (const [service, { port, probes }] of Object.entries(data.mesh)) {
+  for (const [service, { port, network, probes }] of Object.entries(data.mesh)) {
+    for (const unknown of network.filter((s) => !data.sources.includes(s)))
+      throw new Error(`matrix: ${service} network lists unknown source ${unknown}`)
     for (const probe of probes) {
       for (const unknown of probe.allow === 'all'
         ? []
@@ -57,21 +67,22 @@ export function loadMatrix(file: string): Matrix {
         throw new Error(`matrix: ${service} ${probe.method} ${probe.path} allows unknown source ${unknown}`)
       }
       for (const from of data.sources) {
-        const allowed = probe.allow === 'all' || probe.allow.includes(from)
+        const policy = probe.allow === 'all' || probe.allow.includes(from) ? 'allow' : 'deny'
         mesh.push({
           from,
           service,
           port,
           method: probe.method,
           path: probe.path,
-          expect: allowed ? 'allow' : 'deny',
+          expect: network.includes(from) ? policy : 'network',
+          policy,
         })
       }
     }
   }
   const refused = data.refused.flatMap(({ service, port }) => [
-    { from: 'plaintext' as const, service, port, exitCode: 56 as const },
-    { from: 'foreign-ca' as const, service, port, exitCode: 35 as const },
+    { from: 'plaintext' as const, service, port, exitCode: 28 as const },
+    { from: 'foreign-ca' as const, service, port, exitCode: 28 as const },
   ])
   return { mesh, refused, gateway: data.gateway }
 }

@@ -1,7 +1,7 @@
 // Where the matrix runs: the local mesh, or a kind cluster with Istio.
 
 export interface Outcome {
-  /** curl's exit codes: 0 a response came back, 7 refused, 35 TLS handshake failed, 56 closed without a response. */
+  /** curl's exit codes: 0 a response came back, 7 refused, 28 timed out, 35 TLS handshake failed, 56 closed without a response. */
   exitCode: number
   status?: number
   body?: string
@@ -20,5 +20,7 @@ export interface Target {
   refusedCall(from: 'plaintext' | 'foreign-ca', service: string, port: number): Promise<Outcome>
   /** A browser's request through the ingress gateway, and (where the target can tell) which sidecar received it. */
   gatewayCall(method: string, path: string, host?: string): Promise<Outcome & { reached: Reached[] | null }>
+  /** The L7 policies' answer for a call, without the network in front (where the target can tell). */
+  policyDecision?(from: string, service: string, port: number, method: string, path: string): 'allow' | 'deny'
   close(): Promise<void>
 }
