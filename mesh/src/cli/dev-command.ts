@@ -31,6 +31,11 @@ export async function devCommand(args: DevArgs): Promise<void> {
         log(
           `${'mesh'.padEnd(16)} | DENY ${from ?? 'no peer'} -> ${workload} ${method} ${path}: ${decision.reason}`,
         )
+      // Dry-run policies are logged, never enforced (Envoy's "shadow denied/allowed").
+      for (const s of decision.shadow)
+        log(
+          `${'mesh'.padEnd(16)} | dry-run ${s.action} policies: shadow ${s.decision === 'DENY' ? 'denied' : 'allowed'} ${from ?? 'no peer'} -> ${workload} ${method} ${path}${s.policy ? ` by ${s.policy} rule ${s.rule}` : ''}`,
+        )
     },
   })
   let stopping = false
