@@ -33,6 +33,7 @@ const PATH_CHAR = (() => {
 })()
 
 const HEX = '0123456789ABCDEF'
+const PLAIN = /^\/[A-Za-z0-9\-_~!$&'()*+,;=:@[\]/]*$/
 const isHex = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)
 const isSlash = (c: number | undefined) => c === 0x2f || c === 0x5c
 
@@ -109,6 +110,8 @@ function checkForNestedEscapes(spec: Uint8Array, next: number, lastInvalidPercen
 
 /** Chromium's DoPath/DoPartialPath over the path before the query; null when Envoy rejects it. */
 export function canonicalizePath(path: string): string | null {
+  // Only characters the canonicalizer copies as they are, no dot, escape or backslash: nothing to do.
+  if (PLAIN.test(path)) return path
   const spec = bytesOf(path)
   const output: number[] = []
   if (spec.length === 0 || !isSlash(spec[0])) output.push(0x2f)

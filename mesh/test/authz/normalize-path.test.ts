@@ -99,6 +99,17 @@ describe('normalizePath (Istio BASE = Envoy normalize_path)', () => {
     )
   })
 
+  it('leaves a path of plain path characters as it is (the full canonicalizer agrees with the shortcut)', () => {
+    const plain = fc.stringMatching(/^\/[A-Za-z0-9\-_~!$&'()*+,;=:@[\]/]{0,30}$/)
+    fc.assert(
+      fc.property(plain, (p) => {
+        expect(normalizePath(p)).toBe(p)
+        // An escape sends the same text through the full canonicalizer.
+        expect(normalizePath(`/%41${p}`)).toBe(`/A${p}`)
+      }),
+    )
+  })
+
   it('never climbs above the root', () => {
     fc.assert(
       fc.property(fc.array(fc.constantFrom('..', 'x', '.', '%2e%2e'), { maxLength: 10 }), (segs) => {
