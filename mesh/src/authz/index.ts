@@ -1,5 +1,5 @@
 export { type CompiledPolicy, compilePolicy, type PolicyAction, ROOT_NAMESPACE } from './compile-policy.ts'
 export { type AuthzRequest, appliesTo, type Decision, evaluate, ruleMatches } from './evaluate.ts'
-export { normalizePath, removeDotSegments, splitPathAndQuery } from './normalize-path.ts'
+export { canonicalizePath, normalizePath, splitPathAndQuery } from './normalize-path.ts'
 export { compilePathTemplate, isPathTemplate, PathTemplateError } from './path-template.ts'
 export { matchesIstioString } from './string-match.ts'

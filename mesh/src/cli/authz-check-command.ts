@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { evaluate } from '../authz/evaluate.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
-import { buildMeshModel } from '../manifests/mesh-model.ts'
+import { buildMeshModel, type MeshModel, type Workload, workloadsOf } from '../manifests/mesh-model.ts'
 import { meshNetworkModel, reachability } from '../network/mesh-network.ts'
 import { UsageError } from './usage-error.ts'
 
@@ -40,6 +40,15 @@ function parseLine(text: string, n: number): RequestLine {
   return r as RequestLine
 }
 
+/** A TCP Service port gets the rules Istio builds for the network filter; anything else HTTP. */
+function protocolOfPort(model: MeshModel, workload: Workload, port: number): 'http' | 'tcp' {
+  const servicePort = model.services
+    .filter((s) => workloadsOf(model, s).includes(workload))
+    .flatMap((s) => s.ports)
+    .find((p) => p.targetPort === port)
+  return servicePort?.authzProtocol ?? 'http'
+}
+
 export function authzCheck(manifests: string[], requestsFile: string, write: (line: string) => void): void {
   if (manifests.length === 0) throw new UsageError('--manifests is required')
   const model = buildMeshModel(manifests.flatMap((m) => loadManifests(m)))
@@ -52,6 +61,7 @@ export function authzCheck(manifests: string[], requestsFile: string, write: (li
     if (!workload) throw new UsageError(`no Deployment ${namespace}/${r.to} in the manifests`)
     const port = r.port ?? workload.containerPorts[0] ?? 0
     const decision = evaluate(model.policies, {
+      protocol: protocolOfPort(model, workload, port),
       namespace,
       labels: workload.labels,
       principal: r.from,

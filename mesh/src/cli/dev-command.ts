@@ -33,6 +33,11 @@ export async function devCommand(args: DevArgs): Promise<void> {
         log(
           `${'mesh'.padEnd(16)} | DENY ${from ?? 'no peer'} -> ${workload} ${method} ${path}: ${decision.reason}`,
         )
+      // Dry-run policies are logged, never enforced (Envoy's "shadow denied/allowed").
+      for (const s of decision.shadow)
+        log(
+          `${'mesh'.padEnd(16)} | dry-run ${s.action} policies: shadow ${s.decision === 'DENY' ? 'denied' : 'allowed'} ${from ?? 'no peer'} -> ${workload} ${method} ${path}${s.policy ? ` by ${s.policy} rule ${s.rule}` : ''}`,
+        )
     },
     connectTimeoutMs: args.connectTimeoutMs,
     onNetworkDrop: ({ from, endpoint, verdict }) =>

@@ -75,7 +75,9 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     const virtualService = virtualServiceFor(model, gateway, host)
     if (!virtualService) return sendNoRoute(res)
 
+    // Envoy answers 400 to a path its normalization rejects (authz/normalize-path.ts).
     const path = normalizePath(target)
+    if (path === null) return sendBadRequest(res)
     const { query } = splitPathAndQuery(target)
     const decision = evaluate(options.policies(), {
       namespace: GATEWAY_WORKLOAD.namespace,
@@ -83,10 +85,10 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
       principal: null,
       sourceIp: req.socket.remoteAddress ?? '',
       method: req.method ?? '',
-      path,
+      path: target,
       port: gateway.servers[0]?.port ?? 443,
-      host: authority,
-      headers: req.headers,
+      host: req.headers.host ?? '',
+      headers: req.headersDistinct,
     })
     if (decision.decision === 'DENY') return sendRbacDenied(res)
 

@@ -58,7 +58,8 @@ export function whoCanCall(model: MeshModel): Edge[] {
       : reachability(model, network, principal, workload, ports)
   for (const workload of model.workloads) {
     const allows = model.policies.filter(
-      (p) => p.action === 'ALLOW' && appliesTo(p, workload.namespace, workload.labels),
+      // Dry-run policies are shadow rules: they admit nothing.
+      (p) => p.action === 'ALLOW' && !p.dryRun && appliesTo(p, workload.namespace, workload.labels),
     )
     if (allows.length === 0) {
       edges.push({

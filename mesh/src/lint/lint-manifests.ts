@@ -112,7 +112,7 @@ export function lintModel(model: MeshModel): LintFinding[] {
   for (const workload of model.workloads) {
     const ref = `Deployment ${workload.namespace}/${workload.name}`
     const allows = model.policies.filter(
-      (p) => p.action === 'ALLOW' && appliesTo(p, workload.namespace, workload.labels),
+      (p) => p.action === 'ALLOW' && !p.dryRun && appliesTo(p, workload.namespace, workload.labels),
     )
     if (allows.length > 0 && allows.every((p) => p.rules.length === 0)) {
       add(

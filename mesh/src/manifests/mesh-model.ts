@@ -4,6 +4,8 @@
 // here, before anything listens.
 import { type CompiledPolicy, compilePolicy } from '../authz/compile-policy.ts'
 import { type K8sObject, MeshConfigError, objectRef, onlyKeys, stringList } from './k8s-object.ts'
+import { type MtlsMode, peerAuthenticationOf } from './peer-authentication.ts'
+import { authzProtocolOf } from './port-protocol.ts'
 
 export interface Workload {
   name: string
@@ -23,6 +25,9 @@ export interface ServicePort {
   name: string | undefined
   port: number
   targetPort: number
+  appProtocol: string | undefined
+  /** How Istio serves the port, from `appProtocol` or the name (port-protocol.ts). */
+  authzProtocol: 'http' | 'tcp'
 }
 
 export interface MeshService {
@@ -73,6 +78,8 @@ export interface MeshModel {
   policies: CompiledPolicy[]
   /** Namespaces with a namespace-wide STRICT PeerAuthentication (or the mesh-wide one in istio-system). */
   strictNamespaces: Set<string>
+  /** The mode each PeerAuthentication sets; a namespace none covers is PERMISSIVE (`mtlsModeOf`). */
+  mtlsModes: Map<string, MtlsMode>
   gateways: GatewayModel[]
   virtualServices: VirtualServiceModel[]
   objects: K8sObject[]
@@ -128,9 +135,17 @@ function serviceOf(o: K8sObject): MeshService {
   const where = objectRef(o)
   const spec = o.spec ?? {}
   const ports = (
-    (spec.ports ?? []) as Array<{ name?: string; port: number; targetPort?: number | string }>
+    (spec.ports ?? []) as Array<{
+      name?: string
+      port: number
+      targetPort?: number | string
+      appProtocol?: string
+      protocol?: string
+    }>
   ).map((p) => ({
     name: p.name,
+    appProtocol: p.appProtocol,
+    authzProtocol: authzProtocolOf({ ...p, port: port(p.port, where) }),
     port: port(p.port, where),
     targetPort:
       typeof p.targetPort === 'string' && !/^\d+$/.test(p.targetPort)
@@ -143,21 +158,6 @@ function serviceOf(o: K8sObject): MeshService {
     selector: (spec.selector ?? {}) as Record<string, string>,
     ports,
   }
-}
-
-function strictNamespaceOf(o: K8sObject): string {
-  const where = objectRef(o)
-  const spec = onlyKeys(o.spec ?? {}, ['mtls', 'selector'], `${where} spec`)
-  if (spec.selector)
-    throw new MeshConfigError(
-      `${where}: workload-specific PeerAuthentication is not supported by the local mesh`,
-    )
-  const mtls = onlyKeys(spec.mtls ?? {}, ['mode'], `${where} spec.mtls`)
-  if (mtls.mode !== 'STRICT')
-    throw new MeshConfigError(
-      `${where}: mTLS mode ${String(mtls.mode ?? 'UNSET')} is not supported; the local mesh is STRICT only`,
-    )
-  return o.metadata.namespace ?? 'default'
 }
 
 function gatewayOf(o: K8sObject): GatewayModel {
@@ -245,6 +245,7 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
     serviceAccounts: new Set(),
     policies: [],
     strictNamespaces: new Set(),
+    mtlsModes: new Map(),
     gateways: [],
     virtualServices: [],
     objects,
@@ -274,9 +275,12 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
       case 'AuthorizationPolicy':
         model.policies.push(compilePolicy(o))
         break
-      case 'PeerAuthentication':
-        model.strictNamespaces.add(strictNamespaceOf(o))
+      case 'PeerAuthentication': {
+        const { namespace, mode } = peerAuthenticationOf(o)
+        if (mode) model.mtlsModes.set(namespace, mode)
+        if (mode === 'STRICT') model.strictNamespaces.add(namespace)
         break
+      }
       case 'Gateway':
         model.gateways.push(gatewayOf(o))
         break

@@ -90,18 +90,19 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
     if (!peer) return req.socket.destroy()
     const target = req.url ?? ''
     if (!target.startsWith('/')) return sendBadRequest(res)
+    // Envoy answers 400 to a path its normalization rejects (authz/normalize-path.ts).
     const path = normalizePath(target)
+    if (path === null) return sendBadRequest(res)
     const decision = evaluate(options.policies(), {
       namespace: workload.namespace,
       labels: workload.labels,
       principal: principalOf(peer.spiffeId),
       sourceIp: req.socket.remoteAddress ?? '',
       method: req.method ?? '',
-      path,
+      path: target,
       port: options.servicePort,
       host: req.headers.host ?? '',
-      headers: req.headers,
-      sni: (req.socket as TLSSocket).servername || undefined,
+      headers: req.headersDistinct,
     })
     options.onDecision?.({
       workload: workload.name,

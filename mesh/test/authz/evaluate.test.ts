@@ -124,7 +124,7 @@ describe('policy engine semantics', () => {
             ipBlocks: ["10.0.0.0/8"]
       to:
         - operation:
-            hosts: ["Signing-API.docs.svc.cluster.local"]
+            hosts: ["Signing-API.docs.svc.cluster.local:8001"]
             ports: ["8001"]`),
     )
     expect(evaluate(set, request()).decision).toBe('ALLOW')
@@ -161,6 +161,18 @@ describe('policy engine semantics', () => {
     ],
     ['  rules:\n    - to:\n        - operation:\n            paths: ["/x/{**}/y/{*}"]', /last operator/],
     ['  action: MAYBE', /unknown action/],
+    [
+      '  rules:\n    - when:\n        - key: connection.sni\n          values: ["x"]',
+      /connection\.sni is not supported/,
+    ],
+    [
+      '  rules:\n    - when:\n        - key: destination.ip\n          values: ["10.0.0.1"]',
+      /destination\.ip is not supported/,
+    ],
+    [
+      '  rules:\n    - when:\n        - key: request.headers[:scheme]\n          values: ["https"]',
+      /:scheme/,
+    ],
   ])('refuses what it does not implement: %j', (spec, message) => {
     expect(() => policies(policy(spec))).toThrow(message)
   })
@@ -200,5 +212,215 @@ describe('the project policies (k8s/base)', () => {
 
   it('opens health to anyone, even without a certificate', () => {
     expect(call(null, 'signing-api', 'GET', '/health/ready')).toMatchObject({ decision: 'ALLOW', rule: 1 })
+  })
+})
+
+// hosts compile to Envoy's header matcher on `:authority` with ignore_case
+// (istio/istio pilot/pkg/security/authz/matcher/header.go HostMatcher), so the
+// port, when the client sends one, is part of what is matched.
+describe('hosts and notHosts match the whole :authority', () => {
+  const set = policies(
+    policy(`  rules:
+    - to:
+        - operation:
+            hosts: ["api.rossmck.dev"]`),
+  )
+  it('matches the authority as sent, ignoring case', () => {
+    expect(evaluate(set, request({ host: 'API.rossmck.dev' })).decision).toBe('ALLOW')
+  })
+  it('does not match once the authority carries a port', () => {
+    expect(evaluate(set, request({ host: 'api.rossmck.dev:8443' })).decision).toBe('DENY')
+  })
+  it('denies through notHosts only for the exact authority', () => {
+    const deny = policies(
+      `${policy('  action: DENY\n  rules:\n    - to:\n        - operation:\n            notHosts: ["*:8001"]')}\n---\n${policy('  rules:\n    - {}', 'name: all\n  namespace: docs')}`,
+    )
+    expect(evaluate(deny, request({ host: 'x:8001' })).decision).toBe('ALLOW')
+    expect(evaluate(deny, request({ host: 'x' })).decision).toBe('DENY')
+  })
+})
+
+// request.headers[...] compiles to Envoy's HeaderMatcher (matcher/header.go):
+// `*` is present_match; Envoy reads repeated headers joined with ","
+// (envoyproxy/envoy source/common/http/header_utility.cc getAllOfHeaderAsString).
+describe('when request.headers[...]', () => {
+  const when = (key: string, values: string) =>
+    policies(policy(`  rules:\n    - when:\n        - key: "${key}"\n          values: ${values}`))
+
+  it('treats * as presence: an empty value is present, an absent header is not', () => {
+    const set = when('request.headers[x-tenant]', '["*"]')
+    expect(evaluate(set, request({ headers: { 'x-tenant': '' } })).decision).toBe('ALLOW')
+    expect(evaluate(set, request({ headers: {} })).decision).toBe('DENY')
+  })
+
+  it('joins repeated headers with "," before matching', () => {
+    const set = when('request.headers[x-tenant]', '["a,b"]')
+    expect(evaluate(set, request({ headers: { 'x-tenant': ['a', 'b'] } })).decision).toBe('ALLOW')
+    expect(evaluate(set, request({ headers: { 'x-tenant': ['a'] } })).decision).toBe('DENY')
+  })
+
+  it('sees :path (normalized, with its query), :method and :authority', () => {
+    expect(
+      evaluate(when('request.headers[:path]', '["/a/c?x=1"]'), request({ path: '/a/b/../c?x=1' })).decision,
+    ).toBe('ALLOW')
+    expect(evaluate(when('request.headers[:method]', '["PUT"]'), request({ method: 'PUT' })).decision).toBe(
+      'ALLOW',
+    )
+    expect(evaluate(when('request.headers[:authority]', '["h:1"]'), request({ host: 'h:1' })).decision).toBe(
+      'ALLOW',
+    )
+    expect(evaluate(when('request.headers[:authority]', '["H:1"]'), request({ host: 'h:1' })).decision).toBe(
+      'DENY',
+    )
+  })
+})
+
+// Envoy answers 400 when normalization fails (an escaped NUL); the engine never allows such a path.
+describe('paths Envoy rejects', () => {
+  it('are denied even where everything is allowed', () => {
+    const set = policies(policy('  rules:\n    - {}'))
+    expect(evaluate(set, request({ path: '/a%00' }))).toMatchObject({ decision: 'DENY', policy: null })
+  })
+  it('match templates after Envoy canonicalization: a space is %20, inside {*}', () => {
+    const set = policies(
+      policy('  rules:\n    - to:\n        - operation:\n            paths: ["/files/{*}"]'),
+    )
+    expect(evaluate(set, request({ path: '/files/a b' })).decision).toBe('ALLOW')
+    expect(evaluate(set, request({ path: '/files/a=b' })).decision).toBe('DENY')
+  })
+})
+
+// istio.io/dry-run: Istio puts the policy in the RBAC filter's shadow_rules
+// (istio/istio pilot/pkg/security/authz/builder/builder.go isDryRun; golden
+// files testdata/http/dry-run-*): evaluated and reported, never enforced.
+describe('dry-run policies', () => {
+  const dryRun = (name: string, spec: string) =>
+    policy(spec, `name: ${name}\n  namespace: docs\n  annotations:\n    istio.io/dry-run: "true"`)
+
+  it('never change the decision and report what they would have done', () => {
+    const set = policies(
+      [
+        dryRun(
+          'would-deny',
+          '  action: DENY\n  rules:\n    - to:\n        - operation:\n            paths: ["/deny"]',
+        ),
+        dryRun('would-allow', '  rules:\n    - to:\n        - operation:\n            paths: ["/allow"]'),
+      ].join('\n---\n'),
+    )
+    expect(evaluate(set, request({ path: '/deny' }))).toMatchObject({
+      decision: 'ALLOW',
+      policy: null,
+      shadow: [
+        { action: 'DENY', decision: 'DENY', policy: 'docs/would-deny', rule: 0 },
+        { action: 'ALLOW', decision: 'DENY', policy: null, rule: null },
+      ],
+    })
+    expect(evaluate(set, request({ path: '/allow' })).shadow).toEqual([
+      { action: 'DENY', decision: 'ALLOW', policy: null, rule: null },
+      { action: 'ALLOW', decision: 'ALLOW', policy: 'docs/would-allow', rule: 0 },
+    ])
+  })
+
+  it('leave enforced policies in force, and "false" enforces', () => {
+    const set = policies(
+      [
+        dryRun('dry', '  rules:\n    - to:\n        - operation:\n            paths: ["/allow"]'),
+        policy(
+          '  rules:\n    - to:\n        - operation:\n            paths: ["/another"]',
+          'name: real\n  namespace: docs\n  annotations:\n    istio.io/dry-run: "false"',
+        ),
+      ].join('\n---\n'),
+    )
+    expect(evaluate(set, request({ path: '/allow' })).decision).toBe('DENY')
+    expect(evaluate(set, request({ path: '/another' })).decision).toBe('ALLOW')
+  })
+
+  it('refuses an annotation that is not a boolean', () => {
+    expect(() =>
+      policies(
+        policy(
+          '  rules:\n    - {}',
+          'name: p\n  namespace: docs\n  annotations:\n    istio.io/dry-run: "yes"',
+        ),
+      ),
+    ).toThrow(/istio\.io\/dry-run.*not a boolean/)
+  })
+})
+
+// On a TCP port Istio builds the network RBAC filter: HTTP-only fields make an
+// ALLOW rule disappear and are dropped from a DENY rule
+// (istio/istio pilot/pkg/security/authz/model/model.go checkError; golden files
+// pilot/pkg/security/authz/builder/testdata/tcp/*).
+describe('TCP ports', () => {
+  const tcp = (overrides: Partial<AuthzRequest> = {}) => request({ protocol: 'tcp', ...overrides })
+
+  it('drop an ALLOW rule that names an HTTP-only field', () => {
+    const set = policies(
+      policy(`  rules:
+    - to:
+        - operation:
+            methods: ["GET"]
+    - from:
+        - source:
+            namespaces: ["docs"]
+      to:
+        - operation:
+            ports: ["8001"]`),
+    )
+    expect(evaluate(set, request({ method: 'GET', principal: null })).decision).toBe('ALLOW')
+    expect(evaluate(set, tcp({ principal: null }))).toMatchObject({ decision: 'DENY' })
+    expect(evaluate(set, tcp())).toMatchObject({ decision: 'ALLOW', rule: 1 })
+  })
+
+  it('turn a DENY on HTTP-only fields into a DENY of every connection', () => {
+    const set = policies(
+      `${policy('  action: DENY\n  rules:\n    - to:\n        - operation:\n            paths: ["/admin"]')}\n---\n${policy('  rules:\n    - {}', 'name: all\n  namespace: docs')}`,
+    )
+    expect(evaluate(set, request({ path: '/open' })).decision).toBe('ALLOW')
+    expect(evaluate(set, tcp({ path: '/open' }))).toMatchObject({
+      decision: 'DENY',
+      policy: 'docs/p',
+      rule: 0,
+    })
+  })
+
+  it('keep the TCP fields of a DENY rule', () => {
+    const set = policies(
+      policy(`  action: DENY
+  rules:
+    - to:
+        - operation:
+            ports: ["9000"]
+            methods: ["GET"]
+      when:
+        - key: request.headers[x]
+          values: ["y"]`),
+    )
+    expect(evaluate(set, tcp({ port: 9000 })).decision).toBe('DENY')
+    expect(evaluate(set, tcp({ port: 8001 })).decision).toBe('ALLOW')
+  })
+})
+
+// No PeerAuthentication means PERMISSIVE: a plaintext caller reaches the
+// policy with no principal (Envoy's `authenticated` matcher needs a TLS peer).
+describe('a plaintext caller under PERMISSIVE', () => {
+  it('matches no principals or namespaces, and every notPrincipals', () => {
+    const set = policies(
+      policy(`  rules:
+    - from:
+        - source:
+            namespaces: ["*"]
+    - from:
+        - source:
+            notPrincipals: ["cluster.local/ns/docs/sa/bucket-sa"]
+      to:
+        - operation:
+            paths: ["/open"]`),
+    )
+    expect(evaluate(set, request({ principal: null, path: '/x' })).decision).toBe('DENY')
+    expect(evaluate(set, request({ principal: null, path: '/open' }))).toMatchObject({
+      decision: 'ALLOW',
+      rule: 1,
+    })
   })
 })

@@ -1,9 +1,17 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { compilePathTemplate, PathTemplateError } from '../../src/authz/path-template.ts'
-import { matchesIstioString } from '../../src/authz/string-match.ts'
+import {
+  matchesIstioHeader,
+  matchesIstioString,
+  matchesNamespace,
+  matchesPrincipal,
+} from '../../src/authz/string-match.ts'
 
-describe('Istio string forms', () => {
+// The forms follow the Envoy matchers Istio generates
+// (istio/istio pilot/pkg/security/authz/matcher/string.go, header.go,
+// pilot/pkg/security/authz/model/generator.go).
+describe('Istio string forms (StringMatcher: paths)', () => {
   it.each([
     ['abc', 'abc', true],
     ['abc', 'abcd', false],
@@ -14,6 +22,11 @@ describe('Istio string forms', () => {
     ['*abc', 'abcx', false],
     ['*', 'x', true],
     ['*', '', false],
+    // A leading * is checked before a trailing one: "*a*" is the suffix "a*".
+    ['*a*', 'xa*', true],
+    ['*a*', 'xab', false],
+    ['a*b', 'a*b', true],
+    ['a*b', 'axb', false],
   ])('%j against %j is %s', (pattern, value, expected) => {
     expect(matchesIstioString(pattern, value)).toBe(expected)
   })
@@ -33,13 +46,64 @@ describe('Istio string forms', () => {
       }),
     )
   })
+})
 
-  it('compares case-insensitively when asked (hosts)', () => {
-    expect(matchesIstioString('API.rossmck.dev', 'api.ROSSMCK.dev', { caseInsensitive: true })).toBe(true)
-    expect(matchesIstioString('API.rossmck.dev', 'api.rossmck.dev')).toBe(false)
+describe('Istio header forms (HeaderMatcher/HostMatcher: methods, hosts, request.headers)', () => {
+  it('reads * as present_match: a header sent empty is present, a missing one is not', () => {
+    expect(matchesIstioHeader('*', '')).toBe(true)
+    expect(matchesIstioHeader('*', 'x')).toBe(true)
+    expect(matchesIstioHeader('*', undefined)).toBe(false)
+  })
+
+  it('compares hosts ignoring case, over the whole authority, port included', () => {
+    const host = (p: string, v: string) => matchesIstioHeader(p, v, { ignoreCase: true })
+    expect(host('API.rossmck.dev', 'api.ROSSMCK.dev')).toBe(true)
+    expect(host('api.rossmck.dev', 'api.rossmck.dev:8443')).toBe(false)
+    expect(host('api.rossmck.dev:8443', 'API.rossmck.dev:8443')).toBe(true)
+    expect(host('api.rossmck.dev*', 'api.rossmck.dev:8443')).toBe(true)
+    expect(host('*.rossmck.dev', 'api.rossmck.dev:8443')).toBe(false)
+    expect(matchesIstioHeader('API.rossmck.dev', 'api.rossmck.dev')).toBe(false)
   })
 })
 
+describe('principals and namespaces (authenticated principal_name over the SPIFFE URI)', () => {
+  const p = 'cluster.local/ns/team-prod/sa/foo'
+  it.each([
+    ['*', true],
+    ['*/sa/foo', true],
+    ['*/sa/fo', false],
+    ['cluster.local/ns/team-prod/*', true],
+    ['cluster.local/ns/*/sa/foo', false],
+    [p, true],
+  ])('principal %j against %j is %s', (pattern, expected) => {
+    expect(matchesPrincipal(pattern, p)).toBe(expected)
+  })
+
+  it.each([
+    ['team-prod', true],
+    ['*-prod', true],
+    ['team-*', true],
+    ['t*m-p*d', true],
+    ['*', true],
+    ['prod', false],
+    ['*-dev', false],
+  ])('namespace %j against %j is %s', (pattern, expected) => {
+    expect(matchesNamespace(pattern, p)).toBe(expected)
+  })
+
+  it('matches nothing for a caller without a certificate (PERMISSIVE plaintext)', () => {
+    expect(matchesPrincipal('*', null)).toBe(false)
+    expect(matchesNamespace('*', null)).toBe(false)
+  })
+
+  it('reads namespace values with regex characters literally', () => {
+    expect(matchesNamespace('a.c', 'cluster.local/ns/abc/sa/x')).toBe(false)
+    expect(matchesNamespace('a.c', 'cluster.local/ns/a.c/sa/x')).toBe(true)
+  })
+})
+
+// Envoy's URI template: `*` is [a-zA-Z0-9-._~%!$&'()+,;:@]+ and `**` that class or `/`
+// (envoyproxy/envoy source/extensions/path/uri_template_lib/uri_template_internal.cc).
 describe('path templates', () => {
   it.each([
     ['/foo/{*}', '/foo/bar', true],
@@ -51,11 +115,26 @@ describe('path templates', () => {
     ['/foo/{*}/bar/{**}', '/foo/buzz/bar/', true],
     ['/foo/{*}/bar/{**}', '/foo/buzz/bar/baz', true],
     ['/foo/{*}/bar/{**}', '/foo/buzz/baz/bar', false],
+    ['/foo/{*}', '/foo/a%20b', true],
+    ['/foo/{*}', "/foo/!$&'()+,;:@~", true],
+    ['/foo/{*}', '/foo/a=b', false],
+    ['/foo/{*}', '/foo/a*b', false],
+    ['/foo/{**}', '/foo/a/b=c', false],
+    ['/{**}/x', '/a/b/x', true],
   ])('%s against %s is %s', (template, path, expected) => {
     expect(compilePathTemplate(template).test(path)).toBe(expected)
   })
 
-  it.each(['/*/baz/{*}', '/**/baz/{*}', '/{**}/foo/{*}', '/foo/{*}.txt'])('refuses %s', (template) => {
+  it.each([
+    '/*/baz/{*}',
+    '/**/baz/{*}',
+    '/{**}/foo/{*}',
+    '/foo/{*}.txt',
+    '/a=b/{*}',
+    '/a b/{*}',
+    '//{*}',
+    'x/{*}',
+  ])('refuses %s', (template) => {
     expect(() => compilePathTemplate(template)).toThrow(PathTemplateError)
   })
 

@@ -19,16 +19,6 @@ const kubectl = requireFor(
 )
 
 describe('manifest loader', () => {
-  it.skipIf(!kubectl)('reads k8s/base into the same objects as kubectl kustomize', () => {
-    const rendered = execFileSync('kubectl', ['kustomize', base], { encoding: 'utf8' })
-    const expected = parseAllDocuments(rendered).map((d) => d.toJS())
-    const key = (o: { kind: string; metadata: { namespace?: string; name: string } }) =>
-      `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`
-    const sort = <T extends { kind: string; metadata: { namespace?: string; name: string } }>(list: T[]) =>
-      [...list].sort((a, b) => key(a).localeCompare(key(b)))
-    expect(sort(loadManifests(base))).toEqual(sort(expected))
-  })
-
   it('builds the mesh the design describes from k8s/base', () => {
     const model = buildMeshModel(loadManifests(base))
     expect(model.workloads.map((w) => `${w.name}:${w.principal}:${w.containerPorts.join()}`).sort()).toEqual([
@@ -60,7 +50,7 @@ describe('manifest loader', () => {
 
   it.each([
     ['DestinationRule', 'networking.istio.io/v1', 'spec: {}'],
-    ['PeerAuthentication', 'security.istio.io/v1', 'spec:\n  mtls:\n    mode: PERMISSIVE'],
+    ['PeerAuthentication', 'security.istio.io/v1', 'spec:\n  mtls:\n    mode: DISABLE'],
   ])('stops on %s it does not implement', (kind, apiVersion, spec) => {
     const dir = mkdtempSync(join(tmpdir(), 'manifests-'))
     writeFileSync(
@@ -79,7 +69,7 @@ describe('kustomize components and patches', () => {
     [...list].sort((a, b) => key(a).localeCompare(key(b)))
 
   // Every kustomization in the repository the loader reads, against kubectl's own rendering.
-  it.skipIf(kubectl() === null).each(['base', 'overlays/local'])(
+  it.skipIf(!kubectl).each(['base', 'overlays/local'])(
     'reads k8s/%s into the same objects as kubectl kustomize',
     (dir) => {
       const rendered = execFileSync('kubectl', ['kustomize', join(k8s, dir)], { encoding: 'utf8' })

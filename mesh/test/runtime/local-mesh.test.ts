@@ -113,6 +113,15 @@ describe('local mesh on k8s/base with stand-in apps', () => {
     expect(json(escaped.body)).toMatchObject({ app: 'identity-api', url: '/auth/..%5Cinternal' })
   })
 
+  // Envoy's normalize_path fails an escaped NUL and the connection manager
+  // answers 400 (envoyproxy/envoy source/common/http/path_utility.cc).
+  it('answers 400 to a path with an escaped NUL, at the gateway and at a sidecar', async () => {
+    const viaGateway = await meshCurl(ctx, 'ingress', { method: 'GET', url: `${gateway}/auth/a%00` })
+    expect(viaGateway).toMatchObject({ exitCode: 0, status: 400 })
+    const viaSidecar = await meshCurl(ctx, 'bucket-api', { method: 'POST', url: `${SIGN}%00`, body: '{}' })
+    expect(viaSidecar).toMatchObject({ exitCode: 0, status: 400 })
+  })
+
   it('answers 404 with an empty body for a host the Gateway does not serve', async () => {
     const res = await meshCurl(ctx, 'ingress', {
       method: 'GET',
