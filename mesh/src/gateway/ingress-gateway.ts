@@ -1,31 +1,35 @@
 // The ingress gateway: TLS (SIMPLE) for browsers, routing by the
 // VirtualServices bound to the Gateway, and calls into the mesh as a mesh
 // client with its own SVID (istio-ingressgateway-service-account). Policies
-// that select the gateway workload are enforced here too.
+// that select the gateway workload are enforced here too, before routing:
+// Envoy's RBAC filter runs before the router, so a denied request never learns
+// whether its host or path has a route.
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import { createServer } from 'node:https'
+import type { Duplex } from 'node:stream'
 import type { CompiledPolicy } from '../authz/compile-policy.ts'
 import { evaluate } from '../authz/evaluate.ts'
 import { normalizePath, splitPathAndQuery } from '../authz/normalize-path.ts'
 import type { IssuedCertificate } from '../ca/certificate-authority.ts'
-import type { GatewayModel, MeshModel, VirtualServiceModel } from '../manifests/mesh-model.ts'
+import type { GatewayModel, MeshModel } from '../manifests/mesh-model.ts'
 import {
-  sendBadRequest,
+  GATEWAY_SERVER,
+  sendNoHealthyUpstream,
   sendNoRoute,
+  sendNotRelativePath,
   sendRbacDenied,
-  sendUpstreamUnavailable,
 } from '../sidecar/envoy-responses.ts'
-import { endToEndHeaders, forward } from '../sidecar/forward.ts'
+import { DEFAULT_RETRIES, endToEndHeaders, forward } from '../sidecar/forward.ts'
 import { listenOnLoopback, type RunningSidecar } from '../sidecar/listen.ts'
 import type { MeshClient } from '../sidecar/mesh-client.ts'
 import type { ServiceDirectory } from '../sidecar/service-directory.ts'
-import { hostMatches, matchRoute } from './match-route.ts'
+import { BUILT_IN_INGRESS_GATEWAY, gatewayWorkloadOf, listenPortOf } from './gateway-workload.ts'
+import { matchRoutes } from './match-route.ts'
+import { gatewayVirtualHosts, selectVirtualHost, type VirtualHost } from './virtual-hosts.ts'
 
-export const GATEWAY_WORKLOAD = {
-  namespace: 'istio-system',
-  labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
-  serviceAccount: 'istio-ingressgateway-service-account',
-}
+/** Istio's istio-ingressgateway, the gateway workload when the manifests hold none. */
+export const GATEWAY_WORKLOAD = BUILT_IN_INGRESS_GATEWAY
 
 export interface IngressGatewayOptions {
   model: MeshModel
@@ -35,26 +39,32 @@ export interface IngressGatewayOptions {
   certificate: IssuedCertificate
   policies: () => readonly CompiledPolicy[]
   listenPort: number
-  /** Local host names and the Gateway host each stands for, e.g. { localhost: 'api.rossmck.dev' }. */
+  /**
+   * Local host names and the Gateway host each stands in for, e.g.
+   * { localhost: 'api.rossmck.dev' }. Tried only when the request's own host
+   * has no virtual host: the gateway matches the real :authority first.
+   */
   hostAliases: Record<string, string>
 }
 
-export function virtualServiceFor(
-  model: MeshModel,
-  gateway: GatewayModel,
-  host: string,
-): VirtualServiceModel | null {
-  if (!gateway.servers.some((s) => s.hosts.some((h) => hostMatches(h.replace(/^[^/]+\//, ''), host))))
-    return null
-  return (
-    model.virtualServices.find(
-      (vs) => vs.gateways.includes(gateway.id) && vs.hosts.some((h) => hostMatches(h, host)),
-    ) ?? null
-  )
+/** The virtual host for a request's :authority, or, failing that, for its local alias. */
+export function virtualHostFor(
+  hosts: readonly VirtualHost[],
+  authority: string,
+  hostAliases: Record<string, string>,
+): VirtualHost | null {
+  const own = selectVirtualHost(hosts, authority)
+  if (own) return own
+  const alias = hostAliases[authority.toLowerCase().replace(/:\d+$/, '')]
+  return alias === undefined ? null : selectVirtualHost(hosts, alias)
 }
 
 export async function startIngressGateway(options: IngressGatewayOptions): Promise<RunningSidecar> {
   const { model, gateway } = options
+  const workload = gatewayWorkloadOf(model, gateway)
+  // What the policy sees as destination.port: the pod's port, 8443 for Service port 443.
+  const podPort = listenPortOf(workload, gateway.servers[0]?.port ?? 443)
+  const virtualHosts = gatewayVirtualHosts(model, gateway)
   const server = createServer({
     key: options.certificate.keyPem,
     cert: options.certificate.certPem,
@@ -63,43 +73,46 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
   })
   server.on('tlsClientError', (_error, socket) => socket.destroy())
 
-  server.on('request', (req, res) => {
-    const target = req.url ?? ''
-    if (!target.startsWith('/')) return sendBadRequest(res)
-    const authority = (req.headers.host ?? '').toLowerCase()
-    const hostname = authority.replace(/:\d+$/, '')
-    const host = options.hostAliases[hostname] ?? hostname
-    const virtualService = virtualServiceFor(model, gateway, host)
-    if (!virtualService) return sendNoRoute(res)
-
-    const path = normalizePath(target)
-    const { query } = splitPathAndQuery(target)
-    const decision = evaluate(options.policies(), {
-      namespace: GATEWAY_WORKLOAD.namespace,
-      labels: GATEWAY_WORKLOAD.labels,
+  const authorize = (req: IncomingMessage, path: string) =>
+    evaluate(options.policies(), {
+      namespace: workload.namespace,
+      labels: workload.labels,
+      // The client's TLS is SIMPLE: no client certificate, no principal.
       principal: null,
       sourceIp: req.socket.remoteAddress ?? '',
       method: req.method ?? '',
       path,
-      port: gateway.servers[0]?.port ?? 443,
-      host: authority,
+      port: podPort,
+      host: req.headers.host ?? '',
       headers: req.headers,
     })
-    if (decision.decision === 'DENY') return sendRbacDenied(res)
 
-    const route = matchRoute(virtualService, path, query)
-    if (!route) return sendNoRoute(res)
+  server.on('request', (req, res) => {
+    const target = req.url ?? ''
+    if (!target.startsWith('/')) return sendNotRelativePath(res, GATEWAY_SERVER)
+    const path = normalizePath(target)
+    const { query } = splitPathAndQuery(target)
+    if (authorize(req, path).decision === 'DENY') return sendRbacDenied(res, GATEWAY_SERVER)
+
+    const virtualHost = virtualHostFor(virtualHosts, req.headers.host ?? '', options.hostAliases)
+    const route = virtualHost && matchRoutes(virtualHost.routes, path, query)
+    if (!route) return sendNoRoute(res, GATEWAY_SERVER)
     const service = options.directory.serviceFor(route.destination.host, 'docs')
     const port = route.destination.port ?? (service?.ports.length === 1 ? service.ports[0]?.port : undefined)
     const endpoint = port === undefined ? null : options.directory.resolve(route.destination.host, port)
-    if (!endpoint) return sendUpstreamUnavailable(res, 'no healthy upstream')
+    if (!endpoint) return sendNoHealthyUpstream(res, GATEWAY_SERVER)
 
     const headers = endToEndHeaders(req.headers)
+    // SANITIZE_SET, Istio's gateway default (pilot/pkg/networking/core/gateway.go
+    // buildGatewayConnectionManager): the client presented no certificate, so
+    // nothing is set and whatever the client sent is dropped.
     delete headers['x-forwarded-client-cert']
     const client = req.socket.remoteAddress ?? ''
     headers['x-forwarded-for'] = headers['x-forwarded-for']
       ? `${headers['x-forwarded-for']}, ${client}`
       : client
+    // An edge proxy (use_remote_address) overwrites x-forwarded-proto with the
+    // downstream scheme (envoyproxy/envoy source/common/http/conn_manager_utility.cc).
     headers['x-forwarded-proto'] = 'https'
     headers['x-envoy-external-address'] = client
     headers['x-request-id'] = randomUUID()
@@ -107,7 +120,20 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
       dispatcher: options.client.dispatcherFor(endpoint),
       path: path + query,
       headers,
+      server: GATEWAY_SERVER,
+      retries: DEFAULT_RETRIES,
     })
+  })
+
+  // CONNECT has no :path, so no route of Istio's (prefix, exact and regex
+  // matchers) matches it: RBAC first, then the router's 404. The connection is
+  // closed after the answer: what follows a refused CONNECT is not HTTP.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    const status = authorize(req, '').decision === 'DENY' ? '403 Forbidden' : '404 Not Found'
+    const body = status.startsWith('403') ? 'RBAC: access denied' : ''
+    socket.end(
+      `HTTP/1.1 ${status}\r\n${body ? 'content-type: text/plain\r\n' : ''}content-length: ${Buffer.byteLength(body)}\r\ndate: ${new Date().toUTCString()}\r\nserver: ${GATEWAY_SERVER}\r\nconnection: close\r\n\r\n${body}`,
+    )
   })
 
   return listenOnLoopback(server, options.listenPort)

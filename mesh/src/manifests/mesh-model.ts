@@ -68,6 +68,8 @@ export interface MeshModel {
   workloads: Workload[]
   /** Workloads in namespaces labelled istio-injection: disabled, outside the mesh. */
   outsideWorkloads: Workload[]
+  /** Deployments a Gateway's selector picks: gateway proxies, not apps (e.g. istio-system's istio-ingressgateway). */
+  gatewayWorkloads: Workload[]
   services: MeshService[]
   serviceAccounts: Set<string>
   policies: CompiledPolicy[]
@@ -221,12 +223,19 @@ function virtualServiceOf(o: K8sObject): VirtualServiceModel {
       destination: { host: qualify(String(d.host), namespace), port: p },
     }
   })
+  const gateways = stringList(spec.gateways, `${where} spec.gateways`)
+  // No gateways, or the reserved `mesh`, binds the routes to every sidecar
+  // (istio.io/latest/docs/reference/config/networking/virtual-service/#VirtualService-gateways).
+  // Sidecars here route only by Service, so such a VirtualService is refused
+  // rather than silently left out.
+  if (gateways.length === 0 || gateways.includes('mesh'))
+    throw new MeshConfigError(
+      `${where}: applies to sidecar traffic (${gateways.length === 0 ? 'no gateways' : 'gateways includes "mesh"'}); the local mesh applies VirtualServices only at Gateways, so it refuses this rather than ignore it`,
+    )
   return {
     id: `${namespace}/${o.metadata.name}`,
     hosts: stringList(spec.hosts, `${where} spec.hosts`),
-    gateways: stringList(spec.gateways, `${where} spec.gateways`).map((g) =>
-      g.includes('/') ? g : `${namespace}/${g}`,
-    ),
+    gateways: gateways.map((g) => (g.includes('/') ? g : `${namespace}/${g}`)),
     http,
   }
 }
@@ -241,6 +250,7 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
     trustDomain,
     workloads: [],
     outsideWorkloads: [],
+    gatewayWorkloads: [],
     services: [],
     serviceAccounts: new Set(),
     policies: [],
@@ -289,6 +299,13 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
         }
     }
   }
+  const isGatewayProxy = (w: Workload) =>
+    model.gateways.some(
+      (g) =>
+        Object.keys(g.selector).length > 0 && Object.entries(g.selector).every(([k, v]) => w.labels[k] === v),
+    )
+  model.gatewayWorkloads = model.workloads.filter(isGatewayProxy)
+  model.workloads = model.workloads.filter((w) => !isGatewayProxy(w))
   return model
 }
 

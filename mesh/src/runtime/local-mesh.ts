@@ -4,7 +4,8 @@
 // app ports given here.
 import type { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { type SvidSource, startSvidRotation } from '../ca/svid-rotation.ts'
-import { GATEWAY_WORKLOAD, startIngressGateway } from '../gateway/ingress-gateway.ts'
+import { gatewayWorkloadOf } from '../gateway/gateway-workload.ts'
+import { startIngressGateway } from '../gateway/ingress-gateway.ts'
 import type { MeshModel, Workload } from '../manifests/mesh-model.ts'
 import { type DecisionLog, type RunningSidecar, startInboundSidecar } from '../sidecar/inbound-sidecar.ts'
 import { createMeshClient, type MeshClient } from '../sidecar/mesh-client.ts'
@@ -109,13 +110,10 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       }
     }
 
-    const gateway = model.gateways.find((g) =>
-      Object.entries(g.selector).every(
-        ([k, v]) => GATEWAY_WORKLOAD.labels[k as keyof typeof GATEWAY_WORKLOAD.labels] === v,
-      ),
-    )
+    const gateway = model.gateways[0]
     if (gateway) {
-      const principal = `${model.trustDomain}/ns/${GATEWAY_WORKLOAD.namespace}/sa/${GATEWAY_WORKLOAD.serviceAccount}`
+      const gatewayWorkload = gatewayWorkloadOf(model, gateway)
+      const principal = `${model.trustDomain}/ns/${gatewayWorkload.namespace}/sa/${gatewayWorkload.serviceAccount}`
       const hosts = [
         ...new Set([...gateway.servers.flatMap((s) => s.hosts), ...Object.keys(options.hostAliases)]),
       ]

@@ -12,8 +12,8 @@ import { normalizePath, splitPathAndQuery } from '../authz/normalize-path.ts'
 import { principalOf, spiffeIdOf } from '../ca/spiffe-peer.ts'
 import type { SvidSource } from '../ca/svid-rotation.ts'
 import type { Workload } from '../manifests/mesh-model.ts'
-import { sendBadRequest, sendRbacDenied } from './envoy-responses.ts'
-import { endToEndHeaders, forward } from './forward.ts'
+import { INBOUND_SERVER, sendNotRelativePath, sendRbacDenied } from './envoy-responses.ts'
+import { DEFAULT_RETRIES, endToEndHeaders, forward } from './forward.ts'
 import { listenOnLoopback, type RunningSidecar } from './listen.ts'
 
 export type { RunningSidecar }
@@ -89,7 +89,7 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
     const peer = peers.get(req.socket as TLSSocket)
     if (!peer) return req.socket.destroy()
     const target = req.url ?? ''
-    if (!target.startsWith('/')) return sendBadRequest(res)
+    if (!target.startsWith('/')) return sendNotRelativePath(res, INBOUND_SERVER)
     const path = normalizePath(target)
     const decision = evaluate(options.policies(), {
       namespace: workload.namespace,
@@ -110,12 +110,28 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
       path,
       decision,
     })
-    if (decision.decision === 'DENY') return sendRbacDenied(res)
+    if (decision.decision === 'DENY') return sendRbacDenied(res, INBOUND_SERVER)
 
     const headers = endToEndHeaders(req.headers)
-    headers['x-forwarded-client-cert'] = `By=${self};Hash=${peer.hash};Subject="";URI=${peer.spiffeId}`
-    headers['x-forwarded-proto'] = 'https'
-    void forward(req, res, { dispatcher: app, path: path + splitPathAndQuery(target).query, headers })
+    // APPEND_FORWARD with Subject, URI and DNS (istio/istio pilot/pkg/networking/core/
+    // listener_inbound.go buildSidecarInboundHTTPOpts): this hop's element is appended
+    // to what the caller's proxy forwarded. Callers' sidecars strip what apps set
+    // (Envoy's default SANITIZE on the outbound listener), so one element reaches the app.
+    const current = `By=${self};Hash=${peer.hash};Subject="";URI=${peer.spiffeId}`
+    const forwarded = req.headers['x-forwarded-client-cert']
+    headers['x-forwarded-client-cert'] = forwarded ? `${forwarded},${current}` : current
+    // Not an edge proxy (use_remote_address false): x-forwarded-proto is set only when
+    // absent (envoyproxy/envoy source/common/http/conn_manager_utility.cc
+    // mutateRequestHeaders), so a mesh call keeps the `http` its caller's sidecar set.
+    headers['x-forwarded-proto'] ??= 'https'
+    void forward(req, res, {
+      dispatcher: app,
+      path: path + splitPathAndQuery(target).query,
+      headers,
+      server: INBOUND_SERVER,
+      // Inbound routes: `reset-before-request`, 2 retries (retry.go defaultInboundRetryOn).
+      retries: DEFAULT_RETRIES,
+    })
   })
 
   return listenOnLoopback(server, options.listenPort, async () => {

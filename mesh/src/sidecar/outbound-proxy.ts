@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { Workload } from '../manifests/mesh-model.ts'
-import { sendBadRequest, sendUnknownHost } from './envoy-responses.ts'
-import { endToEndHeaders, forward } from './forward.ts'
+import { OUTBOUND_SERVER, sendBadRequest, sendUnknownHost } from './envoy-responses.ts'
+import { DEFAULT_RETRIES, endToEndHeaders, forward } from './forward.ts'
 import { listenOnLoopback, type RunningSidecar } from './listen.ts'
 import type { MeshClient } from './mesh-client.ts'
 import type { ServiceDirectory } from './service-directory.ts'
@@ -25,27 +25,34 @@ export async function startOutboundProxy(options: OutboundProxyOptions): Promise
     try {
       url = new URL(req.url ?? '')
     } catch {
-      return sendBadRequest(res)
+      return sendBadRequest(res, OUTBOUND_SERVER)
     }
-    if (url.protocol !== 'http:') return sendBadRequest(res)
+    if (url.protocol !== 'http:') return sendBadRequest(res, OUTBOUND_SERVER)
     const endpoint = options.directory.resolve(
       url.hostname,
       Number(url.port || 80),
       options.workload.namespace,
     )
-    if (!endpoint) return sendUnknownHost(res)
+    if (!endpoint) return sendUnknownHost(res, OUTBOUND_SERVER)
     const headers = endToEndHeaders(req.headers)
     headers.host = url.host
     if (!headers['x-request-id']) headers['x-request-id'] = randomUUID()
+    // Envoy's default forward_client_cert_details, SANITIZE (Istio sets none on the
+    // outbound listener): an app cannot forge the identity its destination sees.
+    delete headers['x-forwarded-client-cert']
+    // Set only when absent, from the app's plaintext connection (conn_manager_utility.cc).
+    headers['x-forwarded-proto'] ??= 'http'
     void forward(req, res, {
       dispatcher: options.client.dispatcherFor(endpoint),
       path: url.pathname + url.search,
       headers,
+      server: OUTBOUND_SERVER,
+      retries: DEFAULT_RETRIES,
     })
   })
   // Tunnels would carry bytes the mesh cannot see or authorize.
   server.on('connect', (_req, socket) => {
-    socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nserver: istio-envoy\r\n\r\n')
+    socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nserver: ${OUTBOUND_SERVER}\r\n\r\n`)
   })
   return listenOnLoopback(server, options.listenPort)
 }
