@@ -4,6 +4,9 @@
 // here, before anything listens.
 import { type CompiledPolicy, compilePolicy } from '../authz/compile-policy.ts'
 import { type K8sObject, MeshConfigError, objectRef, onlyKeys, stringList } from './k8s-object.ts'
+import { injectsSidecar } from './sidecar-injection.ts'
+
+export type MtlsMode = 'STRICT' | 'PERMISSIVE'
 
 export interface Workload {
   name: string
@@ -64,9 +67,9 @@ export interface GatewayModel {
 
 export interface MeshModel {
   trustDomain: string
-  /** Workloads in the mesh (their namespace does not opt out of sidecar injection). */
+  /** Workloads Istio's injection webhook gives a sidecar (see sidecar-injection.ts). */
   workloads: Workload[]
-  /** Workloads in namespaces labelled istio-injection: disabled, outside the mesh. */
+  /** Workloads without a sidecar: no mTLS, no policy, plaintext both ways. */
   outsideWorkloads: Workload[]
   /** Deployments a Gateway's selector picks: gateway proxies, not apps (e.g. istio-system's istio-ingressgateway). */
   gatewayWorkloads: Workload[]
@@ -75,6 +78,8 @@ export interface MeshModel {
   policies: CompiledPolicy[]
   /** Namespaces with a namespace-wide STRICT PeerAuthentication (or the mesh-wide one in istio-system). */
   strictNamespaces: Set<string>
+  /** Namespace-wide PeerAuthentication modes; see mtlsModeOf. */
+  mtlsModes: Map<string, MtlsMode>
   gateways: GatewayModel[]
   virtualServices: VirtualServiceModel[]
   objects: K8sObject[]
@@ -147,7 +152,8 @@ function serviceOf(o: K8sObject): MeshService {
   }
 }
 
-function strictNamespaceOf(o: K8sObject): string {
+/** A namespace-wide PeerAuthentication's mode; UNSET inherits (from the root namespace, else PERMISSIVE). */
+function peerAuthenticationOf(o: K8sObject): { namespace: string; mode: MtlsMode | 'UNSET' } {
   const where = objectRef(o)
   const spec = onlyKeys(o.spec ?? {}, ['mtls', 'selector'], `${where} spec`)
   if (spec.selector)
@@ -155,11 +161,12 @@ function strictNamespaceOf(o: K8sObject): string {
       `${where}: workload-specific PeerAuthentication is not supported by the local mesh`,
     )
   const mtls = onlyKeys(spec.mtls ?? {}, ['mode'], `${where} spec.mtls`)
-  if (mtls.mode !== 'STRICT')
+  const mode = mtls.mode ?? 'UNSET'
+  if (mode !== 'STRICT' && mode !== 'PERMISSIVE' && mode !== 'UNSET')
     throw new MeshConfigError(
-      `${where}: mTLS mode ${String(mtls.mode ?? 'UNSET')} is not supported; the local mesh is STRICT only`,
+      `${where}: mTLS mode ${String(mode)} is not supported by the local mesh (STRICT, PERMISSIVE or UNSET)`,
     )
-  return o.metadata.namespace ?? 'default'
+  return { namespace: o.metadata.namespace ?? 'default', mode }
 }
 
 function gatewayOf(o: K8sObject): GatewayModel {
@@ -255,22 +262,23 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
     serviceAccounts: new Set(),
     policies: [],
     strictNamespaces: new Set(),
+    mtlsModes: new Map(),
     gateways: [],
     virtualServices: [],
     objects,
   }
-  const outsideNamespaces = new Set(
-    objects
-      .filter((o) => o.kind === 'Namespace' && o.metadata.labels?.['istio-injection'] === 'disabled')
-      .map((o) => o.metadata.name),
+  const namespaceLabels = new Map(
+    objects.filter((o) => o.kind === 'Namespace').map((o) => [o.metadata.name, o.metadata.labels ?? {}]),
   )
+  const hostNetwork = new Map<Workload, boolean>()
   for (const o of objects) {
     switch (o.kind) {
       case 'Deployment':
       case 'StatefulSet': {
         const workload = workloadOf(o, trustDomain)
-        if (outsideNamespaces.has(workload.namespace)) model.outsideWorkloads.push(workload)
-        else model.workloads.push(workload)
+        const podSpec = (o.spec?.template as { spec?: { hostNetwork?: boolean } } | undefined)?.spec
+        hostNetwork.set(workload, podSpec?.hostNetwork === true)
+        model.workloads.push(workload)
         break
       }
       case 'Service':
@@ -284,9 +292,12 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
       case 'AuthorizationPolicy':
         model.policies.push(compilePolicy(o))
         break
-      case 'PeerAuthentication':
-        model.strictNamespaces.add(strictNamespaceOf(o))
+      case 'PeerAuthentication': {
+        const { namespace, mode } = peerAuthenticationOf(o)
+        if (mode !== 'UNSET') model.mtlsModes.set(namespace, mode)
+        if (mode === 'STRICT') model.strictNamespaces.add(namespace)
         break
+      }
       case 'Gateway':
         model.gateways.push(gatewayOf(o))
         break
@@ -305,9 +316,22 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
         Object.keys(g.selector).length > 0 && Object.entries(g.selector).every(([k, v]) => w.labels[k] === v),
     )
   model.gatewayWorkloads = model.workloads.filter(isGatewayProxy)
-  model.workloads = model.workloads.filter((w) => !isGatewayProxy(w))
+  const apps = model.workloads.filter((w) => !isGatewayProxy(w))
+  const injected = (w: Workload) =>
+    injectsSidecar(namespaceLabels.get(w.namespace) ?? {}, w.labels, hostNetwork.get(w))
+  model.workloads = apps.filter(injected)
+  model.outsideWorkloads = apps.filter((w) => !injected(w))
   return model
 }
+
+/**
+ * The mTLS mode a workload's inbound sidecar enforces: its namespace's
+ * PeerAuthentication, else the root namespace's (istio-system, mesh-wide),
+ * else PERMISSIVE, Istio's default without any PeerAuthentication
+ * (istio.io/latest/docs/concepts/security/#peer-authentication).
+ */
+export const mtlsModeOf = (model: MeshModel, namespace: string): MtlsMode =>
+  model.mtlsModes.get(namespace) ?? model.mtlsModes.get('istio-system') ?? 'PERMISSIVE'
 
 export const serviceHost = (s: MeshService): string => `${s.name}.${s.namespace}.svc.cluster.local`
 

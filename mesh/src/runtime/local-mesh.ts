@@ -6,9 +6,10 @@ import type { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { type SvidSource, startSvidRotation } from '../ca/svid-rotation.ts'
 import { gatewayWorkloadOf } from '../gateway/gateway-workload.ts'
 import { startIngressGateway } from '../gateway/ingress-gateway.ts'
-import type { MeshModel, Workload } from '../manifests/mesh-model.ts'
+import { type MeshModel, mtlsModeOf, type Workload } from '../manifests/mesh-model.ts'
 import { type DecisionLog, type RunningSidecar, startInboundSidecar } from '../sidecar/inbound-sidecar.ts'
 import { createMeshClient, type MeshClient } from '../sidecar/mesh-client.ts'
+import { startPlainEgress, startPodPort } from '../sidecar/no-sidecar.ts'
 import { startOutboundProxy } from '../sidecar/outbound-proxy.ts'
 import { ServiceDirectory } from '../sidecar/service-directory.ts'
 
@@ -29,6 +30,8 @@ export interface LocalMeshOptions {
 export interface WorkloadState {
   namespace: string
   principal: string
+  /** False for a workload Istio would not inject: no mTLS, no policy. */
+  sidecar: boolean
   appPort: number
   proxyPort: number
   /** container port → where its inbound sidecar listens */
@@ -88,6 +91,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
             rootPem: ca.rootPem,
             policies,
             servicePort: containerPort,
+            mtlsMode: mtlsModeOf(model, workload.namespace),
             listenPort: options.inboundPorts === 'container' ? containerPort : 0,
             appPort,
             onDecision: options.onDecision,
@@ -104,6 +108,32 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       state.workloads[workload.name] = {
         namespace: workload.namespace,
         principal: workload.principal,
+        sidecar: true,
+        appPort,
+        proxyPort,
+        inbound,
+      }
+    }
+
+    // Not injected: the pod's ports reach the app directly, its calls leave in plaintext.
+    for (const workload of model.outsideWorkloads) {
+      const appPort = options.appPorts[workload.name]
+      if (appPort === undefined) continue
+      const inbound: Record<string, number> = {}
+      for (const containerPort of workload.containerPorts) {
+        inbound[containerPort] = keep(
+          await startPodPort(options.inboundPorts === 'container' ? containerPort : 0, appPort),
+        )
+        listenPorts.set(
+          `${workload.namespace}/${workload.name}:${containerPort}`,
+          inbound[containerPort] as number,
+        )
+      }
+      const proxyPort = keep(await startPlainEgress({ workload, directory, listenPort: 0 }))
+      state.workloads[workload.name] = {
+        namespace: workload.namespace,
+        principal: workload.principal,
+        sidecar: false,
         appPort,
         proxyPort,
         inbound,

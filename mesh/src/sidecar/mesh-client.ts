@@ -11,8 +11,8 @@ import type { SvidSource } from '../ca/svid-rotation.ts'
 export interface MeshTarget {
   /** Where the destination's inbound sidecar listens. */
   port: number
-  /** The SPIFFE ID the destination must present. */
-  spiffeId: string
+  /** The SPIFFE ID the destination must present; null for a destination without a sidecar (plaintext). */
+  spiffeId: string | null
 }
 
 export interface MeshClient {
@@ -29,28 +29,35 @@ export function createMeshClient(
   let current: IssuedCertificate = svid.current()
 
   const open = (target: MeshTarget) =>
-    new Pool(`https://127.0.0.1:${target.port}`, {
-      connections: options.connections ?? 32,
-      keepAliveTimeout: 60_000,
-      headersTimeout: options.timeoutMs ?? 60_000,
-      bodyTimeout: options.timeoutMs ?? 60_000,
-      connect: {
-        ca: rootPem,
-        cert: current.certPem,
-        key: current.keyPem,
-        minVersion: 'TLSv1.2',
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-          try {
-            const id = spiffeIdOf(cert.raw)
-            return id === target.spiffeId
-              ? undefined
-              : new SvidError(`server presented ${id}, expected ${target.spiffeId}`)
-          } catch (error) {
-            return error as Error
-          }
-        },
-      },
-    })
+    target.spiffeId === null
+      ? new Pool(`http://127.0.0.1:${target.port}`, {
+          connections: options.connections ?? 32,
+          keepAliveTimeout: 60_000,
+          headersTimeout: options.timeoutMs ?? 60_000,
+          bodyTimeout: options.timeoutMs ?? 60_000,
+        })
+      : new Pool(`https://127.0.0.1:${target.port}`, {
+          connections: options.connections ?? 32,
+          keepAliveTimeout: 60_000,
+          headersTimeout: options.timeoutMs ?? 60_000,
+          bodyTimeout: options.timeoutMs ?? 60_000,
+          connect: {
+            ca: rootPem,
+            cert: current.certPem,
+            key: current.keyPem,
+            minVersion: 'TLSv1.2',
+            checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+              try {
+                const id = spiffeIdOf(cert.raw)
+                return id === target.spiffeId
+                  ? undefined
+                  : new SvidError(`server presented ${id}, expected ${target.spiffeId}`)
+              } catch (error) {
+                return error as Error
+              }
+            },
+          },
+        })
 
   svid.onRotate((next) => {
     current = next

@@ -62,7 +62,7 @@ describe('manifest loader', () => {
 
   it.each([
     ['DestinationRule', 'networking.istio.io/v1', 'spec: {}'],
-    ['PeerAuthentication', 'security.istio.io/v1', 'spec:\n  mtls:\n    mode: PERMISSIVE'],
+    ['PeerAuthentication', 'security.istio.io/v1', 'spec:\n  mtls:\n    mode: DISABLE'],
   ])('stops on %s it does not implement', (kind, apiVersion, spec) => {
     const dir = mkdtempSync(join(tmpdir(), 'manifests-'))
     writeFileSync(
