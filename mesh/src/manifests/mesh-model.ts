@@ -4,6 +4,7 @@
 // here, before anything listens.
 import { type CompiledPolicy, compilePolicy } from '../authz/compile-policy.ts'
 import { type K8sObject, MeshConfigError, objectRef, onlyKeys, stringList } from './k8s-object.ts'
+import { type PortProtocol, portProtocol } from './port-protocol.ts'
 import { injectsSidecar } from './sidecar-injection.ts'
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE'
@@ -26,6 +27,8 @@ export interface ServicePort {
   name: string | undefined
   port: number
   targetPort: number
+  /** From appProtocol or the port name, as Istio picks it (port-protocol.ts). */
+  protocol: PortProtocol
 }
 
 export interface MeshService {
@@ -135,9 +138,15 @@ function serviceOf(o: K8sObject): MeshService {
   const where = objectRef(o)
   const spec = o.spec ?? {}
   const ports = (
-    (spec.ports ?? []) as Array<{ name?: string; port: number; targetPort?: number | string }>
+    (spec.ports ?? []) as Array<{
+      name?: string
+      port: number
+      targetPort?: number | string
+      appProtocol?: string
+    }>
   ).map((p) => ({
     name: p.name,
+    protocol: portProtocol(Number(p.port), p.name, p.appProtocol),
     port: port(p.port, where),
     targetPort:
       typeof p.targetPort === 'string' && !/^\d+$/.test(p.targetPort)

@@ -6,8 +6,10 @@ import type { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { type SvidSource, startSvidRotation } from '../ca/svid-rotation.ts'
 import { gatewayWorkloadOf } from '../gateway/gateway-workload.ts'
 import { startIngressGateway } from '../gateway/ingress-gateway.ts'
-import { type MeshModel, mtlsModeOf, type Workload } from '../manifests/mesh-model.ts'
+import { type MeshModel, mtlsModeOf, type Workload, workloadsOf } from '../manifests/mesh-model.ts'
+import type { PortProtocol } from '../manifests/port-protocol.ts'
 import { type DecisionLog, type RunningSidecar, startInboundSidecar } from '../sidecar/inbound-sidecar.ts'
+import { startInboundTcpSidecar } from '../sidecar/inbound-tcp-sidecar.ts'
 import { createMeshClient, type MeshClient } from '../sidecar/mesh-client.ts'
 import { startPlainEgress, startPodPort } from '../sidecar/no-sidecar.ts'
 import { startOutboundProxy } from '../sidecar/outbound-proxy.ts'
@@ -51,6 +53,17 @@ export interface LocalMesh {
 
 const DAY_MS = 24 * 3600_000
 
+/** The protocol of the Service port that targets a container port (HTTP when none names it). */
+function protocolOfContainerPort(model: MeshModel, workload: Workload, containerPort: number): PortProtocol {
+  const service = model.services.find(
+    (s) =>
+      s.namespace === workload.namespace &&
+      workloadsOf(model, s).includes(workload) &&
+      s.ports.some((p) => p.targetPort === containerPort),
+  )
+  return service?.ports.find((p) => p.targetPort === containerPort)?.protocol ?? 'http'
+}
+
 export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMesh> {
   const { model, ca } = options
   const lifetime = options.svidLifetimeMs ?? DAY_MS
@@ -84,18 +97,30 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       const svid = await svidFor(workload.principal)
       const inbound: Record<string, number> = {}
       for (const containerPort of workload.containerPorts) {
+        const tcp = protocolOfContainerPort(model, workload, containerPort) === 'tcp'
         inbound[containerPort] = keep(
-          await startInboundSidecar({
-            workload,
-            svid,
-            rootPem: ca.rootPem,
-            policies,
-            servicePort: containerPort,
-            mtlsMode: mtlsModeOf(model, workload.namespace),
-            listenPort: options.inboundPorts === 'container' ? containerPort : 0,
-            appPort,
-            onDecision: options.onDecision,
-          }),
+          tcp
+            ? await startInboundTcpSidecar({
+                workload,
+                svid,
+                rootPem: ca.rootPem,
+                policies,
+                servicePort: containerPort,
+                listenPort: options.inboundPorts === 'container' ? containerPort : 0,
+                appPort,
+                onDecision: options.onDecision,
+              })
+            : await startInboundSidecar({
+                workload,
+                svid,
+                rootPem: ca.rootPem,
+                policies,
+                servicePort: containerPort,
+                mtlsMode: mtlsModeOf(model, workload.namespace),
+                listenPort: options.inboundPorts === 'container' ? containerPort : 0,
+                appPort,
+                onDecision: options.onDecision,
+              }),
         )
         listenPorts.set(
           `${workload.namespace}/${workload.name}:${containerPort}`,

@@ -2,7 +2,8 @@
 // with its own SVID, pooled keep-alive connections, and the server must
 // present the destination's SPIFFE ID. A rotated SVID gets fresh pools;
 // the old ones finish what they carry and close.
-import type { PeerCertificate } from 'node:tls'
+import { type Socket, connect as tcpConnect } from 'node:net'
+import { type PeerCertificate, connect as tlsConnect } from 'node:tls'
 import { type Dispatcher, Pool } from 'undici'
 import type { IssuedCertificate } from '../ca/certificate-authority.ts'
 import { SvidError, spiffeIdOf } from '../ca/spiffe-peer.ts'
@@ -17,6 +18,8 @@ export interface MeshTarget {
 
 export interface MeshClient {
   dispatcherFor(target: MeshTarget): Dispatcher
+  /** A raw connection to the target (mTLS when it has a sidecar), for TCP ports. */
+  connect(target: MeshTarget): Socket
   close(): Promise<void>
 }
 
@@ -67,6 +70,26 @@ export function createMeshClient(
   })
 
   return {
+    connect(target) {
+      if (target.spiffeId === null) return tcpConnect(target.port, '127.0.0.1')
+      const expected = target.spiffeId
+      return tlsConnect({
+        host: '127.0.0.1',
+        port: target.port,
+        ca: rootPem,
+        cert: current.certPem,
+        key: current.keyPem,
+        minVersion: 'TLSv1.2',
+        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+          try {
+            const id = spiffeIdOf(cert.raw)
+            return id === expected ? undefined : new SvidError(`server presented ${id}, expected ${expected}`)
+          } catch (error) {
+            return error as Error
+          }
+        },
+      })
+    },
     dispatcherFor(target) {
       const key = `${target.port}|${target.spiffeId}`
       let pool = pools.get(key)

@@ -4,7 +4,8 @@
 // the destination's identity. Any other host is refused (REGISTRY_ONLY): apps
 // reach the outside world through NO_PROXY, never through the mesh.
 import { randomUUID } from 'node:crypto'
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { Workload } from '../manifests/mesh-model.ts'
 import { OUTBOUND_SERVER, sendBadRequest, sendUnknownHost } from './envoy-responses.ts'
 import { DEFAULT_RETRIES, endToEndHeaders, forward } from './forward.ts'
@@ -50,9 +51,30 @@ export async function startOutboundProxy(options: OutboundProxyOptions): Promise
       retries: DEFAULT_RETRIES,
     })
   })
-  // Tunnels would carry bytes the mesh cannot see or authorize.
-  server.on('connect', (_req, socket) => {
-    socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nserver: ${OUTBOUND_SERVER}\r\n\r\n`)
+  // CONNECT stands in for the iptables capture of a TCP port: a tunnel to a
+  // mesh Service port whose protocol is TCP (Service port name or appProtocol),
+  // carried over mTLS to its inbound sidecar, which authorizes the connection.
+  // Any other tunnel would carry bytes the mesh cannot see or authorize.
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refuse = () =>
+      socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nserver: ${OUTBOUND_SERVER}\r\n\r\n`)
+    const match = /^([^:]+):(\d+)$/.exec(req.url ?? '')
+    if (!match) return refuse()
+    const port = Number(match[2])
+    const endpoint = options.directory.resolve(match[1] as string, port, options.workload.namespace)
+    if (endpoint?.service.ports.find((p) => p.port === port)?.protocol !== 'tcp') return refuse()
+    const upstream = options.client.connect(endpoint)
+    const opened = endpoint.spiffeId === null ? 'connect' : 'secureConnect'
+    upstream.once(opened, () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+      if (head.length > 0) upstream.write(head)
+      upstream.pipe(socket).pipe(upstream)
+    })
+    // A refused or closed connection reaches the app as a closed tunnel, as TCP would.
+    upstream.on('error', () => socket.destroy())
+    upstream.on('close', () => socket.destroy())
+    socket.on('error', () => upstream.destroy())
+    socket.on('close', () => upstream.destroy())
   })
   return listenOnLoopback(server, options.listenPort)
 }
