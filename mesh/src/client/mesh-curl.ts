@@ -7,6 +7,7 @@ import { request as httpsRequest } from 'node:https'
 import type { PeerCertificate, TLSSocket } from 'node:tls'
 import { CertificateAuthority, type IssuedCertificate } from '../ca/certificate-authority.ts'
 import { spiffeIdOf } from '../ca/spiffe-peer.ts'
+import { gatewayWorkloadOf } from '../gateway/gateway-workload.ts'
 import { GATEWAY_WORKLOAD } from '../gateway/ingress-gateway.ts'
 import type { MeshModel } from '../manifests/mesh-model.ts'
 import type { MeshState } from '../runtime/local-mesh.ts'
@@ -183,7 +184,11 @@ export async function meshCurl(
 
   // mTLS straight to the destination's sidecar, as the gateway's identity or
   // with a convincing SVID from a CA the mesh does not trust.
-  const gatewayPrincipal = `${ctx.model.trustDomain}/ns/${GATEWAY_WORKLOAD.namespace}/sa/${GATEWAY_WORKLOAD.serviceAccount}`
+  // The gateway's identity: its Deployment's ServiceAccount in the manifests, or Istio's own.
+  const gateway = ctx.model.gateways[0]
+    ? gatewayWorkloadOf(ctx.model, ctx.model.gateways[0])
+    : GATEWAY_WORKLOAD
+  const gatewayPrincipal = `${ctx.model.trustDomain}/ns/${gateway.namespace}/sa/${gateway.serviceAccount}`
   const svid =
     from === 'ingress'
       ? await svidFrom(ctx.ca, `spiffe://${gatewayPrincipal}`, `ingress:${gatewayPrincipal}`)

@@ -222,6 +222,14 @@ describe('the proxies answer as Istio’s Envoy does', () => {
     expect(connect).toMatch(/\r\nserver: istio-envoy\r\n/i)
     const asterisk = await raw('OPTIONS * HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n')
     expect(asterisk).toMatch(/^HTTP\/1\.1 404 /)
+    // A request the parser refuses: Envoy's codec answers before it closes.
+    const malformed = await raw('GET /verify HTTP/1.1\r\nhost: localhost\r\nbad header line\r\n\r\n')
+    expect(malformed).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/)
+    expect(malformed).toMatch(/\r\nserver: istio-envoy\r\n[\s\S]*\r\n\r\nBad Request$/)
+    const huge = await raw(
+      `GET /verify HTTP/1.1\r\nhost: localhost\r\nx-big: ${'a'.repeat(70 * 1024)}\r\n\r\n`,
+    )
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /)
   })
 
   // Issue 16 items 3 and 4. Envoy relays an early upstream answer, marks the HTTP/1
