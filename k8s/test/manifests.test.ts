@@ -72,6 +72,13 @@ describe.skipIf(!kubectl).each(Object.entries(SETS))('%s', (_name, dir) => {
     }
   })
 
+  // Istio injects sidecars only where the namespace asks for it (istio/istio
+  // manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml).
+  it('labels the docs namespace for sidecar injection', () => {
+    const docs = objects.find((o) => o.kind === 'Namespace' && o.metadata.name === 'docs')
+    expect(docs?.metadata.labels?.['istio-injection']).toBe('enabled')
+  })
+
   it('passes mesh lint', () => {
     expect(lintObjects(objects)).toEqual([])
   })

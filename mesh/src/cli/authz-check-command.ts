@@ -46,7 +46,7 @@ function protocolOfPort(model: MeshModel, workload: Workload, port: number): 'ht
     .filter((s) => workloadsOf(model, s).includes(workload))
     .flatMap((s) => s.ports)
     .find((p) => p.targetPort === port)
-  return servicePort?.authzProtocol ?? 'http'
+  return servicePort?.protocol ?? 'http'
 }
 
 export function authzCheck(manifests: string[], requestsFile: string, write: (line: string) => void): void {

@@ -8,6 +8,7 @@ import { request as httpsRequest } from 'node:https'
 import type { PeerCertificate, TLSSocket } from 'node:tls'
 import { CertificateAuthority, type IssuedCertificate } from '../ca/certificate-authority.ts'
 import { spiffeIdOf } from '../ca/spiffe-peer.ts'
+import { gatewayWorkloadOf } from '../gateway/gateway-workload.ts'
 import { GATEWAY_WORKLOAD } from '../gateway/ingress-gateway.ts'
 import type { MeshModel } from '../manifests/mesh-model.ts'
 import {
@@ -19,11 +20,11 @@ import {
   sourceForPrincipal,
 } from '../network/index.ts'
 import type { MeshState } from '../runtime/local-mesh.ts'
+import { GATEWAY_SERVER } from '../sidecar/envoy-responses.ts'
 import {
   CONNECT_TIMEOUT_BODY,
   DEFAULT_CONNECT_TIMEOUT_MS,
   dropAnswerDelayMs,
-  GATEWAY_SERVER_HEADER,
 } from '../sidecar/network-drop.ts'
 import { type Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
 
@@ -142,7 +143,7 @@ async function networkDrop(
     return {
       exitCode: 0,
       status: 503,
-      headers: { server: GATEWAY_SERVER_HEADER, 'content-type': 'text/plain' },
+      headers: { server: GATEWAY_SERVER, 'content-type': 'text/plain' },
       body: CONNECT_TIMEOUT_BODY,
     }
   }
@@ -246,7 +247,11 @@ export async function meshCurl(
 
   // mTLS straight to the destination's sidecar, as the gateway's identity or
   // with a convincing SVID from a CA the mesh does not trust.
-  const gatewayPrincipal = `${ctx.model.trustDomain}/ns/${GATEWAY_WORKLOAD.namespace}/sa/${GATEWAY_WORKLOAD.serviceAccount}`
+  // The gateway's identity: its Deployment's ServiceAccount in the manifests, or Istio's own.
+  const gateway = ctx.model.gateways[0]
+    ? gatewayWorkloadOf(ctx.model, ctx.model.gateways[0])
+    : GATEWAY_WORKLOAD
+  const gatewayPrincipal = `${ctx.model.trustDomain}/ns/${gateway.namespace}/sa/${gateway.serviceAccount}`
   const svid =
     from === 'ingress'
       ? await svidFrom(ctx.ca, `spiffe://${gatewayPrincipal}`, `ingress:${gatewayPrincipal}`)

@@ -1,32 +1,36 @@
 // The ingress gateway: TLS (SIMPLE) for browsers, routing by the
 // VirtualServices bound to the Gateway, and calls into the mesh as a mesh
 // client with its own SVID (istio-ingressgateway-service-account). Policies
-// that select the gateway workload are enforced here too.
+// that select the gateway workload are enforced here too, before routing:
+// Envoy's RBAC filter runs before the router, so a denied request never learns
+// whether its host or path has a route.
 import { randomUUID } from 'node:crypto'
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
+import type { Duplex } from 'node:stream'
 import type { CompiledPolicy } from '../authz/compile-policy.ts'
 import { evaluate } from '../authz/evaluate.ts'
 import { normalizePath, splitPathAndQuery } from '../authz/normalize-path.ts'
 import type { IssuedCertificate } from '../ca/certificate-authority.ts'
-import type { GatewayModel, MeshModel, VirtualServiceModel } from '../manifests/mesh-model.ts'
+import type { GatewayModel, MeshModel } from '../manifests/mesh-model.ts'
 import {
+  GATEWAY_SERVER,
   sendBadRequest,
+  sendNoHealthyUpstream,
   sendNoRoute,
+  sendNotRelativePath,
   sendRbacDenied,
-  sendUpstreamUnavailable,
 } from '../sidecar/envoy-responses.ts'
-import { endToEndHeaders, forward } from '../sidecar/forward.ts'
+import { DEFAULT_RETRIES, DELAYED_CLOSE_MS, endToEndHeaders, forward } from '../sidecar/forward.ts'
 import { listenOnLoopback, type RunningSidecar } from '../sidecar/listen.ts'
 import type { MeshClient } from '../sidecar/mesh-client.ts'
 import type { Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
-import { hostMatches, matchRoute } from './match-route.ts'
+import { BUILT_IN_INGRESS_GATEWAY, gatewayWorkloadOf, listenPortOf } from './gateway-workload.ts'
+import { matchRoutes } from './match-route.ts'
+import { gatewayVirtualHosts, selectVirtualHost, type VirtualHost } from './virtual-hosts.ts'
 
-export const GATEWAY_WORKLOAD = {
-  namespace: 'istio-system',
-  labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
-  serviceAccount: 'istio-ingressgateway-service-account',
-}
+/** Istio's istio-ingressgateway, the gateway workload when the manifests hold none. */
+export const GATEWAY_WORKLOAD = BUILT_IN_INGRESS_GATEWAY
 
 export interface IngressGatewayOptions {
   model: MeshModel
@@ -36,76 +40,88 @@ export interface IngressGatewayOptions {
   certificate: IssuedCertificate
   policies: () => readonly CompiledPolicy[]
   listenPort: number
-  /** Local host names and the Gateway host each stands for, e.g. { localhost: 'api.rossmck.dev' }. */
+  /**
+   * Local host names and the Gateway host each stands in for, e.g.
+   * { localhost: 'api.rossmck.dev' }. Tried only when the request's own host
+   * has no virtual host: the gateway matches the real :authority first.
+   */
   hostAliases: Record<string, string>
   /** The network layer between the gateway's pod and the destination: true when it dropped the connection. */
   networkDrop?: (endpoint: Endpoint, res: ServerResponse) => boolean
 }
 
-export function virtualServiceFor(
-  model: MeshModel,
-  gateway: GatewayModel,
-  host: string,
-): VirtualServiceModel | null {
-  if (!gateway.servers.some((s) => s.hosts.some((h) => hostMatches(h.replace(/^[^/]+\//, ''), host))))
-    return null
-  return (
-    model.virtualServices.find(
-      (vs) => vs.gateways.includes(gateway.id) && vs.hosts.some((h) => hostMatches(h, host)),
-    ) ?? null
-  )
+/** The virtual host for a request's :authority, or, failing that, for its local alias. */
+export function virtualHostFor(
+  hosts: readonly VirtualHost[],
+  authority: string,
+  hostAliases: Record<string, string>,
+): VirtualHost | null {
+  const own = selectVirtualHost(hosts, authority)
+  if (own) return own
+  const alias = hostAliases[authority.toLowerCase().replace(/:\d+$/, '')]
+  return alias === undefined ? null : selectVirtualHost(hosts, alias)
 }
 
 export async function startIngressGateway(options: IngressGatewayOptions): Promise<RunningSidecar> {
   const { model, gateway } = options
+  const workload = gatewayWorkloadOf(model, gateway)
+  // What the policy sees as destination.port: the pod's port, 8443 for Service port 443.
+  const podPort = listenPortOf(workload, gateway.servers[0]?.port ?? 443)
+  const virtualHosts = gatewayVirtualHosts(model, gateway)
   const server = createServer({
     key: options.certificate.keyPem,
     cert: options.certificate.certPem,
     minVersion: 'TLSv1.2',
     keepAliveTimeout: 60_000,
+    // Envoy's default max_request_headers_kb: 60.
+    maxHeaderSize: 60 * 1024,
   })
   server.on('tlsClientError', (_error, socket) => socket.destroy())
 
-  server.on('request', (req, res) => {
-    const target = req.url ?? ''
-    if (!target.startsWith('/')) return sendBadRequest(res)
-    const authority = (req.headers.host ?? '').toLowerCase()
-    const hostname = authority.replace(/:\d+$/, '')
-    const host = options.hostAliases[hostname] ?? hostname
-    const virtualService = virtualServiceFor(model, gateway, host)
-    if (!virtualService) return sendNoRoute(res)
-
-    // Envoy answers 400 to a path its normalization rejects (authz/normalize-path.ts).
-    const path = normalizePath(target)
-    if (path === null) return sendBadRequest(res)
-    const { query } = splitPathAndQuery(target)
-    const decision = evaluate(options.policies(), {
-      namespace: GATEWAY_WORKLOAD.namespace,
-      labels: GATEWAY_WORKLOAD.labels,
+  const authorize = (req: IncomingMessage, target: string) =>
+    evaluate(options.policies(), {
+      namespace: workload.namespace,
+      labels: workload.labels,
+      // The client's TLS is SIMPLE: no client certificate, no principal.
       principal: null,
       sourceIp: req.socket.remoteAddress ?? '',
       method: req.method ?? '',
+      // The engine normalizes the path as Envoy does before it matches.
       path: target,
-      port: gateway.servers[0]?.port ?? 443,
+      port: podPort,
       host: req.headers.host ?? '',
       headers: req.headersDistinct,
     })
-    if (decision.decision === 'DENY') return sendRbacDenied(res)
 
-    const route = matchRoute(virtualService, path, query)
-    if (!route) return sendNoRoute(res)
+  server.on('request', (req, res) => {
+    const target = req.url ?? ''
+    if (!target.startsWith('/')) return sendNotRelativePath(res, GATEWAY_SERVER)
+    // Envoy answers 400 to a path its normalization rejects (authz/normalize-path.ts).
+    const path = normalizePath(target)
+    if (path === null) return sendBadRequest(res, GATEWAY_SERVER)
+    const { query } = splitPathAndQuery(target)
+    if (authorize(req, target).decision === 'DENY') return sendRbacDenied(res, GATEWAY_SERVER)
+
+    const virtualHost = virtualHostFor(virtualHosts, req.headers.host ?? '', options.hostAliases)
+    const route = virtualHost && matchRoutes(virtualHost.routes, path, query)
+    if (!route) return sendNoRoute(res, GATEWAY_SERVER)
     const service = options.directory.serviceFor(route.destination.host, 'docs')
     const port = route.destination.port ?? (service?.ports.length === 1 ? service.ports[0]?.port : undefined)
     const endpoint = port === undefined ? null : options.directory.resolve(route.destination.host, port)
-    if (!endpoint) return sendUpstreamUnavailable(res, 'no healthy upstream')
+    if (!endpoint) return sendNoHealthyUpstream(res, GATEWAY_SERVER)
     if (options.networkDrop?.(endpoint, res)) return
 
     const headers = endToEndHeaders(req.headers)
+    // SANITIZE_SET, Istio's gateway default (pilot/pkg/networking/core/gateway.go
+    // buildGatewayConnectionManager): the client presented no certificate, so
+    // nothing is set and whatever the client sent is dropped.
     delete headers['x-forwarded-client-cert']
     const client = req.socket.remoteAddress ?? ''
     headers['x-forwarded-for'] = headers['x-forwarded-for']
       ? `${headers['x-forwarded-for']}, ${client}`
       : client
+    // An edge proxy (use_remote_address) overwrites x-forwarded-proto with the
+    // downstream scheme (envoyproxy/envoy source/common/http/conn_manager_utility.cc).
     headers['x-forwarded-proto'] = 'https'
     headers['x-envoy-external-address'] = client
     headers['x-request-id'] = randomUUID()
@@ -113,7 +129,41 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
       dispatcher: options.client.dispatcherFor(endpoint),
       path: path + query,
       headers,
+      server: GATEWAY_SERVER,
+      retries: DEFAULT_RETRIES,
     })
+  })
+
+  // A request Node's parser refuses still gets an answer, as Envoy's HTTP/1
+  // codec sends one on a protocol error before closing
+  // (source/common/http/conn_manager_impl.cc handleCodecError).
+  const answered = new WeakSet<Duplex>()
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    // Node may report the same connection again once it has been answered.
+    if (answered.has(socket)) return
+    if (!socket.writable) return socket.destroy()
+    answered.add(socket)
+    // The body is the status text (CodeUtility::toString), as in Envoy's local replies.
+    const reason = error.code === 'HPE_HEADER_OVERFLOW' ? 'Request Header Fields Too Large' : 'Bad Request'
+    const status = `${reason === 'Bad Request' ? 400 : 431} ${reason}`
+    const body = reason
+    socket.end(
+      `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nserver: ${GATEWAY_SERVER}\r\nconnection: close\r\n\r\n${body}`,
+    )
+    // Drain what the client is still sending, so the answer is not lost to a reset.
+    socket.resume()
+    setTimeout(() => socket.destroy(), DELAYED_CLOSE_MS).unref()
+  })
+
+  // CONNECT has no :path, so no route of Istio's (prefix, exact and regex
+  // matchers) matches it: RBAC first, then the router's 404. The connection is
+  // closed after the answer: what follows a refused CONNECT is not HTTP.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    const status = authorize(req, '').decision === 'DENY' ? '403 Forbidden' : '404 Not Found'
+    const body = status.startsWith('403') ? 'RBAC: access denied' : ''
+    socket.end(
+      `HTTP/1.1 ${status}\r\n${body ? 'content-type: text/plain\r\n' : ''}content-length: ${Buffer.byteLength(body)}\r\ndate: ${new Date().toUTCString()}\r\nserver: ${GATEWAY_SERVER}\r\nconnection: close\r\n\r\n${body}`,
+    )
   })
 
   return listenOnLoopback(server, options.listenPort)

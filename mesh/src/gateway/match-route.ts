@@ -25,8 +25,12 @@ function uriMatches(match: UriMatch, path: string, pathAndQuery: string): boolea
 }
 
 export function matchRoute(virtualService: VirtualServiceModel, path: string, query = ''): HttpRoute | null {
+  return matchRoutes(virtualService.http, path, query)
+}
+
+export function matchRoutes(routes: readonly HttpRoute[], path: string, query = ''): HttpRoute | null {
   return (
-    virtualService.http.find(
+    routes.find(
       (route) => route.matches.length === 0 || route.matches.some((m) => uriMatches(m, path, path + query)),
     ) ?? null
   )

@@ -4,8 +4,11 @@
 // here, before anything listens.
 import { type CompiledPolicy, compilePolicy } from '../authz/compile-policy.ts'
 import { type K8sObject, MeshConfigError, objectRef, onlyKeys, stringList } from './k8s-object.ts'
-import { type MtlsMode, peerAuthenticationOf } from './peer-authentication.ts'
-import { authzProtocolOf } from './port-protocol.ts'
+import { type MtlsMode, mtlsModeOf as modeIn, peerAuthenticationOf } from './peer-authentication.ts'
+import { authzProtocolOf, type PortProtocol } from './port-protocol.ts'
+import { injectsSidecar } from './sidecar-injection.ts'
+
+export type { MtlsMode }
 
 export interface Workload {
   name: string
@@ -27,7 +30,7 @@ export interface ServicePort {
   targetPort: number
   appProtocol: string | undefined
   /** How Istio serves the port, from `appProtocol` or the name (port-protocol.ts). */
-  authzProtocol: 'http' | 'tcp'
+  protocol: PortProtocol
 }
 
 export interface MeshService {
@@ -69,10 +72,12 @@ export interface GatewayModel {
 
 export interface MeshModel {
   trustDomain: string
-  /** Workloads in the mesh (their namespace does not opt out of sidecar injection). */
+  /** Workloads Istio's injection webhook gives a sidecar (see sidecar-injection.ts). */
   workloads: Workload[]
-  /** Workloads in namespaces labelled istio-injection: disabled, outside the mesh. */
+  /** Workloads without a sidecar: no mTLS, no policy, plaintext both ways. */
   outsideWorkloads: Workload[]
+  /** Deployments a Gateway's selector picks: gateway proxies, not apps (e.g. istio-system's istio-ingressgateway). */
+  gatewayWorkloads: Workload[]
   services: MeshService[]
   serviceAccounts: Set<string>
   policies: CompiledPolicy[]
@@ -145,7 +150,7 @@ function serviceOf(o: K8sObject): MeshService {
   ).map((p) => ({
     name: p.name,
     appProtocol: p.appProtocol,
-    authzProtocol: authzProtocolOf({ ...p, port: port(p.port, where) }),
+    protocol: authzProtocolOf({ ...p, port: port(p.port, where) }),
     port: port(p.port, where),
     targetPort:
       typeof p.targetPort === 'string' && !/^\d+$/.test(p.targetPort)
@@ -221,12 +226,19 @@ function virtualServiceOf(o: K8sObject): VirtualServiceModel {
       destination: { host: qualify(String(d.host), namespace), port: p },
     }
   })
+  const gateways = stringList(spec.gateways, `${where} spec.gateways`)
+  // No gateways, or the reserved `mesh`, binds the routes to every sidecar
+  // (istio.io/latest/docs/reference/config/networking/virtual-service/#VirtualService-gateways).
+  // Sidecars here route only by Service, so such a VirtualService is refused
+  // rather than silently left out.
+  if (gateways.length === 0 || gateways.includes('mesh'))
+    throw new MeshConfigError(
+      `${where}: applies to sidecar traffic (${gateways.length === 0 ? 'no gateways' : 'gateways includes "mesh"'}); the local mesh applies VirtualServices only at Gateways, so it refuses this rather than ignore it`,
+    )
   return {
     id: `${namespace}/${o.metadata.name}`,
     hosts: stringList(spec.hosts, `${where} spec.hosts`),
-    gateways: stringList(spec.gateways, `${where} spec.gateways`).map((g) =>
-      g.includes('/') ? g : `${namespace}/${g}`,
-    ),
+    gateways: gateways.map((g) => (g.includes('/') ? g : `${namespace}/${g}`)),
     http,
   }
 }
@@ -241,6 +253,7 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
     trustDomain,
     workloads: [],
     outsideWorkloads: [],
+    gatewayWorkloads: [],
     services: [],
     serviceAccounts: new Set(),
     policies: [],
@@ -250,18 +263,18 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
     virtualServices: [],
     objects,
   }
-  const outsideNamespaces = new Set(
-    objects
-      .filter((o) => o.kind === 'Namespace' && o.metadata.labels?.['istio-injection'] === 'disabled')
-      .map((o) => o.metadata.name),
+  const namespaceLabels = new Map(
+    objects.filter((o) => o.kind === 'Namespace').map((o) => [o.metadata.name, o.metadata.labels ?? {}]),
   )
+  const hostNetwork = new Map<Workload, boolean>()
   for (const o of objects) {
     switch (o.kind) {
       case 'Deployment':
       case 'StatefulSet': {
         const workload = workloadOf(o, trustDomain)
-        if (outsideNamespaces.has(workload.namespace)) model.outsideWorkloads.push(workload)
-        else model.workloads.push(workload)
+        const podSpec = (o.spec?.template as { spec?: { hostNetwork?: boolean } } | undefined)?.spec
+        hostNetwork.set(workload, podSpec?.hostNetwork === true)
+        model.workloads.push(workload)
         break
       }
       case 'Service':
@@ -293,8 +306,28 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
         }
     }
   }
+  const isGatewayProxy = (w: Workload) =>
+    model.gateways.some(
+      (g) =>
+        Object.keys(g.selector).length > 0 && Object.entries(g.selector).every(([k, v]) => w.labels[k] === v),
+    )
+  model.gatewayWorkloads = model.workloads.filter(isGatewayProxy)
+  const apps = model.workloads.filter((w) => !isGatewayProxy(w))
+  const injected = (w: Workload) =>
+    injectsSidecar(namespaceLabels.get(w.namespace) ?? {}, w.labels, hostNetwork.get(w))
+  model.workloads = apps.filter(injected)
+  model.outsideWorkloads = apps.filter((w) => !injected(w))
   return model
 }
+
+/**
+ * The mTLS mode a workload's inbound sidecar enforces: its namespace's
+ * PeerAuthentication, else the root namespace's (istio-system, mesh-wide),
+ * else PERMISSIVE, Istio's default without any PeerAuthentication
+ * (istio.io/latest/docs/concepts/security/#peer-authentication).
+ */
+export const mtlsModeOf = (model: MeshModel, namespace: string): MtlsMode =>
+  modeIn(model.mtlsModes, namespace)
 
 export const serviceHost = (s: MeshService): string => `${s.name}.${s.namespace}.svc.cluster.local`
 

@@ -5,6 +5,9 @@
 // The policy engine needs one answer from it: whether a port gets Envoy's HTTP
 // RBAC filter or the network (TCP) one.
 
+/** `http`: the HTTP filter chain (RBAC on HTTP fields); `tcp`: bytes only (RBAC on the connection). */
+export type PortProtocol = 'http' | 'tcp'
+
 export interface PortProtocolInput {
   name?: string | undefined
   port: number
@@ -53,7 +56,7 @@ export function istioProtocolOf(p: PortProtocolInput): string {
  * all), else `http`. A port left to sniffing gets the HTTP chain for HTTP
  * traffic, the only traffic the local mesh carries.
  */
-export function authzProtocolOf(p: PortProtocolInput): 'http' | 'tcp' {
+export function authzProtocolOf(p: PortProtocolInput): PortProtocol {
   const protocol = istioProtocolOf(p)
   return ['HTTP', 'HTTP2', 'HTTP_PROXY', 'GRPC', 'GRPC-Web', 'UnsupportedProtocol'].includes(protocol)
     ? 'http'

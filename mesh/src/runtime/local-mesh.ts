@@ -5,8 +5,10 @@
 // asks the network layer before it connects, and a dropped connection times out.
 import type { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { type SvidSource, startSvidRotation } from '../ca/svid-rotation.ts'
-import { GATEWAY_WORKLOAD, startIngressGateway } from '../gateway/ingress-gateway.ts'
-import type { MeshModel, Workload } from '../manifests/mesh-model.ts'
+import { gatewayWorkloadOf } from '../gateway/gateway-workload.ts'
+import { startIngressGateway } from '../gateway/ingress-gateway.ts'
+import { type MeshModel, mtlsModeOf, type Workload, workloadsOf } from '../manifests/mesh-model.ts'
+import type { PortProtocol } from '../manifests/port-protocol.ts'
 import {
   GATEWAY_POD,
   meshNetworkModel,
@@ -14,14 +16,12 @@ import {
   type NetworkVerdict,
   podNamed,
 } from '../network/index.ts'
+import { GATEWAY_SERVER, OUTBOUND_SERVER, type ServerName } from '../sidecar/envoy-responses.ts'
 import { type DecisionLog, type RunningSidecar, startInboundSidecar } from '../sidecar/inbound-sidecar.ts'
+import { startInboundTcpSidecar } from '../sidecar/inbound-tcp-sidecar.ts'
 import { createMeshClient, type MeshClient } from '../sidecar/mesh-client.ts'
-import {
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  GATEWAY_SERVER_HEADER,
-  networkGuard,
-  OUTBOUND_SERVER_HEADER,
-} from '../sidecar/network-drop.ts'
+import { DEFAULT_CONNECT_TIMEOUT_MS, networkGuard } from '../sidecar/network-drop.ts'
+import { startPlainEgress, startPodPort } from '../sidecar/no-sidecar.ts'
 import { startOutboundProxy } from '../sidecar/outbound-proxy.ts'
 import { type Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
 
@@ -48,6 +48,8 @@ export type NetworkDropLog = (drop: { from: string; endpoint: Endpoint; verdict:
 export interface WorkloadState {
   namespace: string
   principal: string
+  /** False for a workload Istio would not inject: no mTLS, no policy. */
+  sidecar: boolean
   appPort: number
   proxyPort: number
   /** container port → where its inbound sidecar listens */
@@ -69,6 +71,17 @@ export interface LocalMesh {
 
 const DAY_MS = 24 * 3600_000
 
+/** The protocol of the Service port that targets a container port (HTTP when none names it). */
+function protocolOfContainerPort(model: MeshModel, workload: Workload, containerPort: number): PortProtocol {
+  const service = model.services.find(
+    (s) =>
+      s.namespace === workload.namespace &&
+      workloadsOf(model, s).includes(workload) &&
+      s.ports.some((p) => p.targetPort === containerPort),
+  )
+  return service?.ports.find((p) => p.targetPort === containerPort)?.protocol ?? 'http'
+}
+
 export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMesh> {
   const { model, ca } = options
   const lifetime = options.svidLifetimeMs ?? DAY_MS
@@ -78,7 +91,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   const state: MeshState = { gatewayPort: null, connectTimeoutMs, workloads: {} }
   // Built (and its policies validated) before anything listens.
   const network = meshNetworkModel(model)
-  const guardFor = (pod: NetworkPod | undefined, serverHeader: string) =>
+  const guardFor = (pod: NetworkPod | undefined, serverHeader: ServerName) =>
     pod
       ? networkGuard({
           network,
@@ -115,17 +128,30 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       const svid = await svidFor(workload.principal)
       const inbound: Record<string, number> = {}
       for (const containerPort of workload.containerPorts) {
+        const tcp = protocolOfContainerPort(model, workload, containerPort) === 'tcp'
         inbound[containerPort] = keep(
-          await startInboundSidecar({
-            workload,
-            svid,
-            rootPem: ca.rootPem,
-            policies,
-            servicePort: containerPort,
-            listenPort: options.inboundPorts === 'container' ? containerPort : 0,
-            appPort,
-            onDecision: options.onDecision,
-          }),
+          tcp
+            ? await startInboundTcpSidecar({
+                workload,
+                svid,
+                rootPem: ca.rootPem,
+                policies,
+                servicePort: containerPort,
+                listenPort: options.inboundPorts === 'container' ? containerPort : 0,
+                appPort,
+                onDecision: options.onDecision,
+              })
+            : await startInboundSidecar({
+                workload,
+                svid,
+                rootPem: ca.rootPem,
+                policies,
+                servicePort: containerPort,
+                mtlsMode: mtlsModeOf(model, workload.namespace),
+                listenPort: options.inboundPorts === 'container' ? containerPort : 0,
+                appPort,
+                onDecision: options.onDecision,
+              }),
         )
         listenPorts.set(
           `${workload.namespace}/${workload.name}:${containerPort}`,
@@ -138,25 +164,48 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
           directory,
           client: clientFor(svid),
           listenPort: 0,
-          networkDrop: guardFor(podNamed(network, workload.name, workload.namespace), OUTBOUND_SERVER_HEADER),
+          networkDrop: guardFor(podNamed(network, workload.name, workload.namespace), OUTBOUND_SERVER),
         }),
       )
       state.workloads[workload.name] = {
         namespace: workload.namespace,
         principal: workload.principal,
+        sidecar: true,
         appPort,
         proxyPort,
         inbound,
       }
     }
 
-    const gateway = model.gateways.find((g) =>
-      Object.entries(g.selector).every(
-        ([k, v]) => GATEWAY_WORKLOAD.labels[k as keyof typeof GATEWAY_WORKLOAD.labels] === v,
-      ),
-    )
+    // Not injected: the pod's ports reach the app directly, its calls leave in plaintext.
+    for (const workload of model.outsideWorkloads) {
+      const appPort = options.appPorts[workload.name]
+      if (appPort === undefined) continue
+      const inbound: Record<string, number> = {}
+      for (const containerPort of workload.containerPorts) {
+        inbound[containerPort] = keep(
+          await startPodPort(options.inboundPorts === 'container' ? containerPort : 0, appPort),
+        )
+        listenPorts.set(
+          `${workload.namespace}/${workload.name}:${containerPort}`,
+          inbound[containerPort] as number,
+        )
+      }
+      const proxyPort = keep(await startPlainEgress({ workload, directory, listenPort: 0 }))
+      state.workloads[workload.name] = {
+        namespace: workload.namespace,
+        principal: workload.principal,
+        sidecar: false,
+        appPort,
+        proxyPort,
+        inbound,
+      }
+    }
+
+    const gateway = model.gateways[0]
     if (gateway) {
-      const principal = `${model.trustDomain}/ns/${GATEWAY_WORKLOAD.namespace}/sa/${GATEWAY_WORKLOAD.serviceAccount}`
+      const gatewayWorkload = gatewayWorkloadOf(model, gateway)
+      const principal = `${model.trustDomain}/ns/${gatewayWorkload.namespace}/sa/${gatewayWorkload.serviceAccount}`
       const hosts = [
         ...new Set([...gateway.servers.flatMap((s) => s.hosts), ...Object.keys(options.hostAliases)]),
       ]
@@ -170,10 +219,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
           policies,
           listenPort: options.gatewayPort,
           hostAliases: options.hostAliases,
-          networkDrop: guardFor(
-            podNamed(network, GATEWAY_POD.name, GATEWAY_POD.namespace),
-            GATEWAY_SERVER_HEADER,
-          ),
+          networkDrop: guardFor(podNamed(network, GATEWAY_POD.name, GATEWAY_POD.namespace), GATEWAY_SERVER),
         }),
       )
     }

@@ -2,35 +2,84 @@
 // thing from the local mesh as from Istio.
 import type { ServerResponse } from 'node:http'
 
-function send(res: ServerResponse, status: number, body: string): void {
+/**
+ * The `server` header each proxy writes over every response (Istio sets
+ * `server_header_transformation: OVERWRITE` on all of them): `istio-envoy` on
+ * the inbound sidecar and the gateway, Envoy's default `envoy` on the outbound
+ * sidecar ("Likely due to a mistake, outbound uses "envoy" while inbound uses
+ * "istio-envoy""), istio/istio pilot/pkg/networking/util/proxy_headers.go
+ * GetProxyHeadersFromProxyConfig. So a mesh caller sees `envoy` on every answer
+ * (its own sidecar overwrites the destination's), a gateway client `istio-envoy`.
+ */
+export type ServerName = 'envoy' | 'istio-envoy'
+export const INBOUND_SERVER: ServerName = 'istio-envoy'
+export const OUTBOUND_SERVER: ServerName = 'envoy'
+export const GATEWAY_SERVER: ServerName = 'istio-envoy'
+
+function send(res: ServerResponse, server: ServerName, status: number, body: string): void {
   if (res.headersSent) {
     res.destroy()
     return
   }
   res.writeHead(status, {
-    'content-type': 'text/plain',
+    ...(body === '' ? {} : { 'content-type': 'text/plain' }),
     'content-length': Buffer.byteLength(body),
     date: new Date().toUTCString(),
-    server: 'istio-envoy',
+    server,
   })
   res.end(body)
 }
 
 /** An AuthorizationPolicy said no. */
-export const sendRbacDenied = (res: ServerResponse) => send(res, 403, 'RBAC: access denied')
+export const sendRbacDenied = (res: ServerResponse, server: ServerName) =>
+  send(res, server, 403, 'RBAC: access denied')
 
-/** The destination did not answer (down, refused, reset before headers). */
-export const sendUpstreamUnavailable = (res: ServerResponse, reason = 'connection failure') =>
-  send(res, 503, `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`)
-
-/** No route: the gateway answers 404 with an empty body. */
-export function sendNoRoute(res: ServerResponse): void {
-  res.writeHead(404, { 'content-length': 0, date: new Date().toUTCString(), server: 'istio-envoy' })
-  res.end()
+/** Why Envoy's router gave up on an upstream (Http::Utility::resetReasonToString). */
+export interface UpstreamReset {
+  reason: 'remote connection failure' | 'connection timeout' | 'connection termination'
+  /** e.g. `delayed connect error: Connection refused`; empty when the transport gave none. */
+  transportFailure: string
 }
 
-/** A host the mesh does not know (outbound traffic policy REGISTRY_ONLY). */
-export const sendUnknownHost = (res: ServerResponse) => send(res, 502, '')
+/**
+ * The destination could not be reached or reset before answering. The body is
+ * envoyproxy/envoy source/common/router/router.cc Filter::onUpstreamReset:
+ * `upstream connect error or disconnect/reset before headers. ` then
+ * `retried and the latest ` when the request was retried, then
+ * `reset reason: <reason>` and `, transport failure reason: <why>` when known.
+ */
+export function sendUpstreamReset(
+  res: ServerResponse,
+  server: ServerName,
+  reset: UpstreamReset,
+  retried: boolean,
+): void {
+  send(
+    res,
+    server,
+    503,
+    `upstream connect error or disconnect/reset before headers. ${retried ? 'retried and the latest ' : ''}reset reason: ${reset.reason}${reset.transportFailure ? `, transport failure reason: ${reset.transportFailure}` : ''}`,
+  )
+}
+
+/** The cluster has no endpoint at all: Envoy's router answers `no healthy upstream` (response flag UH). */
+export const sendNoHealthyUpstream = (res: ServerResponse, server: ServerName) =>
+  send(res, server, 503, 'no healthy upstream')
+
+/** No virtual host or route: the router answers 404 with an empty body (response flag NR). */
+export const sendNoRoute = (res: ServerResponse, server: ServerName) => send(res, server, 404, '')
+
+/**
+ * A request target that does not start with `/` (`*`, an authority, a URL the
+ * codec did not split): 404 with an empty body, response code details
+ * `absolute_path_rejected` (source/common/http/conn_manager_impl.cc, "Currently we
+ * only support relative paths at the application layer").
+ */
+export const sendNotRelativePath = (res: ServerResponse, server: ServerName) => send(res, server, 404, '')
+
+/** A host the mesh does not know (outbound traffic policy REGISTRY_ONLY: BlackHoleCluster). */
+export const sendUnknownHost = (res: ServerResponse, server: ServerName) => send(res, server, 502, '')
 
 /** A request Envoy would refuse to parse. */
-export const sendBadRequest = (res: ServerResponse) => send(res, 400, 'Bad Request')
+export const sendBadRequest = (res: ServerResponse, server: ServerName) =>
+  send(res, server, 400, 'Bad Request')

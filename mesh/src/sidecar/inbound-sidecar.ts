@@ -1,9 +1,13 @@
-// A workload's inbound sidecar: mTLS on the service port (a plaintext client
-// or another CA's certificate never gets an HTTP response), the peer's SVID
+// A workload's inbound sidecar: mTLS on the service port (under STRICT a
+// plaintext client or another CA's certificate never gets an HTTP response;
+// under PERMISSIVE plaintext is served without a principal), the peer's SVID
 // checked, the AuthorizationPolicies asked, and an allowed request forwarded
 // to the app on loopback with x-forwarded-client-cert as Istio sets it.
 import { createHash } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer, type Server } from 'node:https'
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { Pool } from 'undici'
 import type { CompiledPolicy } from '../authz/compile-policy.ts'
@@ -11,9 +15,9 @@ import { type Decision, evaluate } from '../authz/evaluate.ts'
 import { normalizePath, splitPathAndQuery } from '../authz/normalize-path.ts'
 import { principalOf, spiffeIdOf } from '../ca/spiffe-peer.ts'
 import type { SvidSource } from '../ca/svid-rotation.ts'
-import type { Workload } from '../manifests/mesh-model.ts'
-import { sendBadRequest, sendRbacDenied } from './envoy-responses.ts'
-import { endToEndHeaders, forward } from './forward.ts'
+import type { MtlsMode, Workload } from '../manifests/mesh-model.ts'
+import { INBOUND_SERVER, sendBadRequest, sendNotRelativePath, sendRbacDenied } from './envoy-responses.ts'
+import { DEFAULT_RETRIES, endToEndHeaders, forward } from './forward.ts'
 import { listenOnLoopback, type RunningSidecar } from './listen.ts'
 
 export type { RunningSidecar }
@@ -32,6 +36,8 @@ export interface InboundSidecarOptions {
   rootPem: string
   /** Read on every request, so a policy reload takes effect at once. */
   policies: () => readonly CompiledPolicy[]
+  /** STRICT: mTLS only; PERMISSIVE: plaintext accepted too, without a principal. */
+  mtlsMode?: MtlsMode
   /** The port policies see as destination.port (the container port). */
   servicePort: number
   /** Where to listen; 0 for any free port (tests). */
@@ -85,18 +91,17 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
     else socket.end()
   })
 
-  server.on('request', (req, res) => {
-    const peer = peers.get(req.socket as TLSSocket)
-    if (!peer) return req.socket.destroy()
+  const handle = (req: IncomingMessage, res: ServerResponse, peer: PeerInfo | null) => {
     const target = req.url ?? ''
-    if (!target.startsWith('/')) return sendBadRequest(res)
+    if (!target.startsWith('/')) return sendNotRelativePath(res, INBOUND_SERVER)
     // Envoy answers 400 to a path its normalization rejects (authz/normalize-path.ts).
     const path = normalizePath(target)
-    if (path === null) return sendBadRequest(res)
+    if (path === null) return sendBadRequest(res, INBOUND_SERVER)
+    const principal = peer ? principalOf(peer.spiffeId) : null
     const decision = evaluate(options.policies(), {
       namespace: workload.namespace,
       labels: workload.labels,
-      principal: principalOf(peer.spiffeId),
+      principal,
       sourceIp: req.socket.remoteAddress ?? '',
       method: req.method ?? '',
       path: target,
@@ -106,18 +111,73 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
     })
     options.onDecision?.({
       workload: workload.name,
-      from: principalOf(peer.spiffeId),
+      from: principal,
       method: req.method ?? '',
       path,
       decision,
     })
-    if (decision.decision === 'DENY') return sendRbacDenied(res)
+    if (decision.decision === 'DENY') return sendRbacDenied(res, INBOUND_SERVER)
 
     const headers = endToEndHeaders(req.headers)
-    headers['x-forwarded-client-cert'] = `By=${self};Hash=${peer.hash};Subject="";URI=${peer.spiffeId}`
-    headers['x-forwarded-proto'] = 'https'
-    void forward(req, res, { dispatcher: app, path: path + splitPathAndQuery(target).query, headers })
+    if (peer) {
+      // APPEND_FORWARD with Subject, URI and DNS (istio/istio pilot/pkg/networking/core/
+      // listener_inbound.go buildSidecarInboundHTTPOpts): this hop's element is appended
+      // to what the caller's proxy forwarded. Callers' sidecars strip what apps set
+      // (Envoy's default SANITIZE on the outbound listener), so one element reaches the app.
+      const current = `By=${self};Hash=${peer.hash};Subject="";URI=${peer.spiffeId}`
+      const forwarded = req.headers['x-forwarded-client-cert']
+      headers['x-forwarded-client-cert'] = forwarded ? `${forwarded},${current}` : current
+    } else {
+      // Without mutual TLS Envoy removes the header whatever the mode
+      // (envoyproxy/envoy source/common/http/conn_manager_utility.cc mutateXfccRequestHeader).
+      delete headers['x-forwarded-client-cert']
+    }
+    // Not an edge proxy (use_remote_address false): x-forwarded-proto is set only when
+    // absent (envoyproxy/envoy source/common/http/conn_manager_utility.cc
+    // mutateRequestHeaders), so a mesh call keeps the `http` its caller's sidecar set.
+    headers['x-forwarded-proto'] ??= peer ? 'https' : 'http'
+    void forward(req, res, {
+      dispatcher: app,
+      path: path + splitPathAndQuery(target).query,
+      headers,
+      server: INBOUND_SERVER,
+      // Inbound routes: `reset-before-request`, 2 retries (retry.go defaultInboundRetryOn).
+      retries: DEFAULT_RETRIES,
+    })
+  }
+
+  server.on('request', (req, res) => {
+    const peer = peers.get(req.socket as TLSSocket)
+    if (!peer) return req.socket.destroy()
+    handle(req, res, peer)
   })
+
+  if (options.mtlsMode === 'PERMISSIVE') {
+    // PERMISSIVE: one port takes both, told apart by the first byte as Envoy's
+    // tls_inspector does (0x16 opens a TLS handshake).
+    const plain = createHttpServer({ keepAliveTimeout: 60_000 }, (req, res) => handle(req, res, null))
+    const sockets = new Set<Socket>()
+    const front = createTcpServer((socket) => {
+      sockets.add(socket)
+      socket.once('close', () => sockets.delete(socket))
+      socket.once('readable', () => {
+        const first = socket.read(1) as Buffer | null
+        if (first === null) return socket.destroy()
+        socket.unshift(first)
+        ;(first[0] === 0x16 ? server : plain).emit('connection', socket)
+      })
+    })
+    front.listen(options.listenPort, '127.0.0.1')
+    await once(front, 'listening')
+    return {
+      port: (front.address() as AddressInfo).port,
+      async close() {
+        for (const socket of sockets) socket.destroy()
+        await new Promise<void>((resolve) => front.close(() => resolve()))
+        await app.destroy()
+      },
+    }
+  }
 
   return listenOnLoopback(server, options.listenPort, async () => {
     await app.destroy()

@@ -2,7 +2,8 @@
 // with its own SVID, pooled keep-alive connections, and the server must
 // present the destination's SPIFFE ID. A rotated SVID gets fresh pools;
 // the old ones finish what they carry and close.
-import type { PeerCertificate } from 'node:tls'
+import { type Socket, connect as tcpConnect } from 'node:net'
+import { type PeerCertificate, connect as tlsConnect } from 'node:tls'
 import { type Dispatcher, Pool } from 'undici'
 import type { IssuedCertificate } from '../ca/certificate-authority.ts'
 import { SvidError, spiffeIdOf } from '../ca/spiffe-peer.ts'
@@ -11,12 +12,14 @@ import type { SvidSource } from '../ca/svid-rotation.ts'
 export interface MeshTarget {
   /** Where the destination's inbound sidecar listens. */
   port: number
-  /** The SPIFFE ID the destination must present. */
-  spiffeId: string
+  /** The SPIFFE ID the destination must present; null for a destination without a sidecar (plaintext). */
+  spiffeId: string | null
 }
 
 export interface MeshClient {
   dispatcherFor(target: MeshTarget): Dispatcher
+  /** A raw connection to the target (mTLS when it has a sidecar), for TCP ports. */
+  connect(target: MeshTarget): Socket
   close(): Promise<void>
 }
 
@@ -29,28 +32,35 @@ export function createMeshClient(
   let current: IssuedCertificate = svid.current()
 
   const open = (target: MeshTarget) =>
-    new Pool(`https://127.0.0.1:${target.port}`, {
-      connections: options.connections ?? 32,
-      keepAliveTimeout: 60_000,
-      headersTimeout: options.timeoutMs ?? 60_000,
-      bodyTimeout: options.timeoutMs ?? 60_000,
-      connect: {
-        ca: rootPem,
-        cert: current.certPem,
-        key: current.keyPem,
-        minVersion: 'TLSv1.2',
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-          try {
-            const id = spiffeIdOf(cert.raw)
-            return id === target.spiffeId
-              ? undefined
-              : new SvidError(`server presented ${id}, expected ${target.spiffeId}`)
-          } catch (error) {
-            return error as Error
-          }
-        },
-      },
-    })
+    target.spiffeId === null
+      ? new Pool(`http://127.0.0.1:${target.port}`, {
+          connections: options.connections ?? 32,
+          keepAliveTimeout: 60_000,
+          headersTimeout: options.timeoutMs ?? 60_000,
+          bodyTimeout: options.timeoutMs ?? 60_000,
+        })
+      : new Pool(`https://127.0.0.1:${target.port}`, {
+          connections: options.connections ?? 32,
+          keepAliveTimeout: 60_000,
+          headersTimeout: options.timeoutMs ?? 60_000,
+          bodyTimeout: options.timeoutMs ?? 60_000,
+          connect: {
+            ca: rootPem,
+            cert: current.certPem,
+            key: current.keyPem,
+            minVersion: 'TLSv1.2',
+            checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+              try {
+                const id = spiffeIdOf(cert.raw)
+                return id === target.spiffeId
+                  ? undefined
+                  : new SvidError(`server presented ${id}, expected ${target.spiffeId}`)
+              } catch (error) {
+                return error as Error
+              }
+            },
+          },
+        })
 
   svid.onRotate((next) => {
     current = next
@@ -60,6 +70,26 @@ export function createMeshClient(
   })
 
   return {
+    connect(target) {
+      if (target.spiffeId === null) return tcpConnect(target.port, '127.0.0.1')
+      const expected = target.spiffeId
+      return tlsConnect({
+        host: '127.0.0.1',
+        port: target.port,
+        ca: rootPem,
+        cert: current.certPem,
+        key: current.keyPem,
+        minVersion: 'TLSv1.2',
+        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+          try {
+            const id = spiffeIdOf(cert.raw)
+            return id === expected ? undefined : new SvidError(`server presented ${id}, expected ${expected}`)
+          } catch (error) {
+            return error as Error
+          }
+        },
+      })
+    },
     dispatcherFor(target) {
       const key = `${target.port}|${target.spiffeId}`
       let pool = pools.get(key)

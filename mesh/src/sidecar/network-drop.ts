@@ -19,33 +19,26 @@
 import type { ServerResponse } from 'node:http'
 import type { NetworkModel, NetworkPod, NetworkVerdict } from '../network/index.ts'
 import { decideConnection } from '../network/index.ts'
+import { type ServerName, sendUpstreamReset } from './envoy-responses.ts'
+import { DEFAULT_RETRIES } from './forward.ts'
 import type { Endpoint } from './service-directory.ts'
-
-/** What Istio's proxies put in `server`: a sidecar's outbound listener, and the gateway. */
-export const OUTBOUND_SERVER_HEADER = 'envoy'
-export const GATEWAY_SERVER_HEADER = 'istio-envoy'
 
 /** The local default: short, so a dropped call answers in seconds, not Istio's 10 s per attempt. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 1000
-/** Istio's default route retry policy: two retries on connect failure. */
-export const ISTIO_CONNECT_RETRIES = 2
-
 export const CONNECT_TIMEOUT_BODY =
   'upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection timeout'
 
 /** How long a meshed caller waits for a dropped connection: every attempt times out. */
-export const dropAnswerDelayMs = (connectTimeoutMs: number) => connectTimeoutMs * (1 + ISTIO_CONNECT_RETRIES)
+export const dropAnswerDelayMs = (connectTimeoutMs: number) => connectTimeoutMs * (1 + DEFAULT_RETRIES)
 
-export function answerDroppedConnection(res: ServerResponse, connectTimeoutMs: number, server: string): void {
+export function answerDroppedConnection(
+  res: ServerResponse,
+  connectTimeoutMs: number,
+  server: ServerName,
+): void {
   const timer = setTimeout(() => {
     if (res.destroyed || res.headersSent) return
-    res.writeHead(503, {
-      'content-type': 'text/plain',
-      'content-length': Buffer.byteLength(CONNECT_TIMEOUT_BODY),
-      date: new Date().toUTCString(),
-      server,
-    })
-    res.end(CONNECT_TIMEOUT_BODY)
+    sendUpstreamReset(res, server, { reason: 'connection timeout', transportFailure: '' }, true)
   }, dropAnswerDelayMs(connectTimeoutMs))
   res.on('close', () => clearTimeout(timer))
 }
@@ -56,7 +49,7 @@ export interface NetworkGuardOptions {
   source: NetworkPod
   connectTimeoutMs: number
   /** The `server` header of the proxy that answers for the drop. */
-  serverHeader: string
+  serverHeader: ServerName
   onDrop?: (endpoint: Endpoint, verdict: NetworkVerdict) => void
 }
 

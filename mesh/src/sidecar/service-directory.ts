@@ -11,6 +11,15 @@ export interface Endpoint extends MeshTarget {
   targetPort: number
 }
 
+/** The workloads a Service selects, with or without a sidecar. */
+function endpointsOf(model: MeshModel, service: MeshService) {
+  const outside = { ...model, workloads: model.outsideWorkloads }
+  return [
+    ...workloadsOf(model, service).map((w) => ({ w, sidecar: true })),
+    ...workloadsOf(outside, service).map((w) => ({ w, sidecar: false })),
+  ]
+}
+
 export class ServiceDirectory {
   readonly #model: MeshModel
   readonly #listenPort: (workload: string, namespace: string, targetPort: number) => number | undefined
@@ -37,14 +46,16 @@ export class ServiceDirectory {
     const service = this.serviceFor(host, callerNamespace)
     const servicePort = service?.ports.find((p) => p.port === port)
     if (!service || !servicePort) return null
-    for (const workload of workloadsOf(this.#model, service)) {
+    for (const { w: workload, sidecar } of endpointsOf(this.#model, service)) {
       const listen = this.#listenPort(workload.name, workload.namespace, servicePort.targetPort)
       if (listen !== undefined) {
+        // Without a sidecar there is no SVID to expect: Istio's auto mTLS sends plaintext.
+        const spiffeId = sidecar ? `spiffe://${workload.principal}` : null
         return {
           service,
           workload: workload.name,
           port: listen,
-          spiffeId: `spiffe://${workload.principal}`,
+          spiffeId,
           targetPort: servicePort.targetPort,
         }
       }

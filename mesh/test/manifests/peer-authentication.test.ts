@@ -58,6 +58,6 @@ describe('protocol selection for a Service port', () => {
     const m = model(
       'apiVersion: v1\nkind: Service\nmetadata:\n  name: db\n  namespace: docs\nspec:\n  ports:\n    - name: tcp-pg\n      port: 5432\n    - name: web\n      port: 80\n      appProtocol: http',
     )
-    expect(m.services[0]?.ports.map((p) => p.authzProtocol)).toEqual(['tcp', 'http'])
+    expect(m.services[0]?.ports.map((p) => p.protocol)).toEqual(['tcp', 'http'])
   })
 })

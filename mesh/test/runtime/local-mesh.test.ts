@@ -46,7 +46,8 @@ describe('local mesh on k8s/base with stand-in apps', () => {
       headers: { 'content-type': 'application/json' },
     })
     expect(res).toMatchObject({ exitCode: 0, status: 200 })
-    expect(res.headers?.server).toBe('istio-envoy')
+    // The caller's outbound sidecar writes its own server header (proxy_headers.go).
+    expect(res.headers?.server).toBe('envoy')
     const seen = json(res.body)
     expect(seen.app).toBe('signing-api')
     expect(seen.headers['x-forwarded-client-cert']).toMatch(
@@ -58,7 +59,7 @@ describe('local mesh on k8s/base with stand-in apps', () => {
   it('answers a denied call with Envoy’s 403', async () => {
     const res = await meshCurl(ctx, 'admin-api', { method: 'POST', url: SIGN })
     expect(res).toMatchObject({ exitCode: 0, status: 403, body: 'RBAC: access denied' })
-    expect(res.headers?.server).toBe('istio-envoy')
+    expect(res.headers?.server).toBe('envoy')
   })
 
   it('closes a plaintext connection without an HTTP response', async () => {
