@@ -12,7 +12,11 @@ describe('mesh authz check on a TCP port', () => {
     const dir = mkdtempSync(join(tmpdir(), 'authz-tcp-'))
     writeFileSync(
       join(dir, 'manifests.yaml'),
-      `apiVersion: apps/v1
+      `apiVersion: v1
+kind: Namespace
+metadata: {name: docs, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
 kind: Deployment
 metadata: {name: db, namespace: docs}
 spec:
@@ -56,8 +60,8 @@ spec:
     const out: string[] = []
     authzCheck([dir], requests, (line) => out.push(line))
     expect(out.map((l) => JSON.parse(l))).toEqual([
-      { decision: 'ALLOW', policy: null, rule: null },
-      { decision: 'DENY', policy: 'docs/no-admin', rule: 0 },
+      { decision: 'ALLOW', policy: null, rule: null, network: 'ALLOW', networkPolicy: null },
+      { decision: 'DENY', policy: 'docs/no-admin', rule: 0, network: 'ALLOW', networkPolicy: null },
     ])
   })
 })

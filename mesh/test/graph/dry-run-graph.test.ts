@@ -10,7 +10,11 @@ import { buildMeshModel } from '../../src/manifests/mesh-model.ts'
 describe('mesh graph and dry-run policies', () => {
   it('draws the edges of enforced policies only', () => {
     const model = buildMeshModel(
-      parseAllDocuments(`apiVersion: apps/v1
+      parseAllDocuments(`apiVersion: v1
+kind: Namespace
+metadata: {name: docs, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
 kind: Deployment
 metadata: {name: api, namespace: docs}
 spec:
@@ -32,7 +36,13 @@ spec:
 `).map((d) => d.toJS() as K8sObject),
     )
     expect(whoCanCall(model)).toEqual([
-      { from: 'any caller', to: 'api', operations: 'any request (no ALLOW policy)', policy: '-' },
+      {
+        from: 'any caller',
+        to: 'api',
+        operations: 'any request (no ALLOW policy)',
+        policy: '-',
+        network: null,
+      },
     ])
   })
 })

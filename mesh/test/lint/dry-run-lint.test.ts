@@ -9,7 +9,11 @@ import { buildMeshModel } from '../../src/manifests/mesh-model.ts'
 describe('mesh lint and dry-run policies', () => {
   it('does not call a workload unreachable because of a dry-run allow-nothing', () => {
     const model = buildMeshModel(
-      parseAllDocuments(`apiVersion: apps/v1
+      parseAllDocuments(`apiVersion: v1
+kind: Namespace
+metadata: {name: docs, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
 kind: Deployment
 metadata: {name: api, namespace: docs}
 spec:
