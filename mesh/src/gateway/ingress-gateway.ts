@@ -7,7 +7,7 @@ import { createServer } from 'node:https'
 import type { CompiledPolicy } from '../authz/compile-policy.ts'
 import { evaluate } from '../authz/evaluate.ts'
 import { normalizePath, splitPathAndQuery } from '../authz/normalize-path.ts'
-import type { IssuedCertificate } from '../ca/certificate-authority.ts'
+import type { RotatingCertificate } from '../ca/svid-rotation.ts'
 import type { GatewayModel, MeshModel, VirtualServiceModel } from '../manifests/mesh-model.ts'
 import {
   sendBadRequest,
@@ -32,7 +32,8 @@ export interface IngressGatewayOptions {
   gateway: GatewayModel
   directory: ServiceDirectory
   client: MeshClient
-  certificate: IssuedCertificate
+  /** The TLS certificate browsers see, renewed before it expires. */
+  certificate: RotatingCertificate
   policies: () => readonly CompiledPolicy[]
   listenPort: number
   /** Local host names and the Gateway host each stands for, e.g. { localhost: 'api.rossmck.dev' }. */
@@ -55,12 +56,14 @@ export function virtualServiceFor(
 
 export async function startIngressGateway(options: IngressGatewayOptions): Promise<RunningSidecar> {
   const { model, gateway } = options
+  const tls = (c: ReturnType<RotatingCertificate['current']>) => ({ key: c.keyPem, cert: c.certPem })
   const server = createServer({
-    key: options.certificate.keyPem,
-    cert: options.certificate.certPem,
+    ...tls(options.certificate.current()),
     minVersion: 'TLSv1.2',
     keepAliveTimeout: 60_000,
   })
+  // New handshakes get the renewed certificate; open connections keep theirs.
+  options.certificate.onRotate((c) => server.setSecureContext({ ...tls(c), minVersion: 'TLSv1.2' }))
   server.on('tlsClientError', (_error, socket) => socket.destroy())
 
   server.on('request', (req, res) => {

@@ -3,7 +3,12 @@
 // HTTP_PROXY, and the ingress gateway. Apps are started by the caller, on the
 // app ports given here.
 import type { CertificateAuthority } from '../ca/certificate-authority.ts'
-import { type SvidSource, startSvidRotation } from '../ca/svid-rotation.ts'
+import {
+  type RotatingCertificate,
+  type SvidSource,
+  startRotation,
+  startSvidRotation,
+} from '../ca/svid-rotation.ts'
 import { GATEWAY_WORKLOAD, startIngressGateway } from '../gateway/ingress-gateway.ts'
 import type { MeshModel, Workload } from '../manifests/mesh-model.ts'
 import { type DecisionLog, type RunningSidecar, startInboundSidecar } from '../sidecar/inbound-sidecar.ts'
@@ -21,8 +26,10 @@ export interface LocalMeshOptions {
   /** The gateway's HTTPS port (8443 by default; 0 for any free port). */
   gatewayPort: number
   hostAliases: Record<string, string>
+  /** Lifetime of every SVID and of the gateway's certificate (a day by default); each renews at half. */
   svidLifetimeMs?: number
   onDecision?: DecisionLog
+  log?: (line: string) => void
 }
 
 export interface WorkloadState {
@@ -42,6 +49,8 @@ export interface MeshState {
 export interface LocalMesh {
   state: MeshState
   directory: ServiceDirectory
+  /** The certificate the gateway serves, renewed at half its lifetime (null without a Gateway). */
+  gatewayCertificate: RotatingCertificate | null
   close(): Promise<void>
 }
 
@@ -114,30 +123,38 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         ([k, v]) => GATEWAY_WORKLOAD.labels[k as keyof typeof GATEWAY_WORKLOAD.labels] === v,
       ),
     )
+    let gatewayCertificate: RotatingCertificate | null = null
     if (gateway) {
       const principal = `${model.trustDomain}/ns/${GATEWAY_WORKLOAD.namespace}/sa/${GATEWAY_WORKLOAD.serviceAccount}`
       const hosts = [
         ...new Set([...gateway.servers.flatMap((s) => s.hosts), ...Object.keys(options.hostAliases)]),
       ]
+      const certificate = await startRotation(() => ca.issueServerCertificate(hosts, lifetime))
+      closers.push(() => certificate.stop())
+      certificate.onRotate((c) =>
+        options.log?.(
+          `${'mesh'.padEnd(16)} | gateway certificate renewed, valid until ${c.notAfter.toISOString()}`,
+        ),
+      )
+      gatewayCertificate = certificate
       state.gatewayPort = keep(
         await startIngressGateway({
           model,
           gateway,
           directory,
           client: clientFor(await svidFor(principal)),
-          certificate: await ca.issueServerCertificate(hosts, lifetime),
+          certificate,
           policies,
           listenPort: options.gatewayPort,
           hostAliases: options.hostAliases,
         }),
       )
     }
+    return { state, directory, gatewayCertificate, close: () => closeAll(closers) }
   } catch (error) {
     await closeAll(closers)
     throw error
   }
-
-  return { state, directory, close: () => closeAll(closers) }
 }
 
 async function closeAll(closers: Array<() => Promise<void> | void>): Promise<void> {
