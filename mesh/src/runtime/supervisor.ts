@@ -31,6 +31,8 @@ export interface BackOff {
   /** The first restart's delay; each crash in a row doubles it. */
   baseMs: number
   maxMs: number
+  /** A crash this long after the previous restart starts over at baseMs (the kubelet: twice maxMs). */
+  resetAfterMs?: number
 }
 
 export const LOCAL_BACKOFF: BackOff = { baseMs: 1_000, maxMs: 30_000 }
@@ -156,13 +158,14 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
       if (child.stdout) prefixLines(spec.name, index, child.stdout, remember)
       if (child.stderr) prefixLines(spec.name, index, child.stderr, remember)
       child.on('error', (error) => remember(`${spec.name}: ${error.message}`))
-      child.on('exit', (code, signal) => onExit(child, describeExit(code, signal)))
+      child.on('exit', (code, signal) => void onExit(child, describeExit(code, signal)))
       void probe(child)
     }
 
-    const onExit = (child: ChildProcess, exit: string) => {
+    const onExit = async (child: ChildProcess, exit: string) => {
+      if (stopping || state.child !== child) return
       // Whatever the leader did, nothing of its group may outlive it (a port, a grandchild).
-      if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL')
+      if (child.pid !== undefined) await killGroupAndWait(child.pid)
       if (stopping || state.child !== child) return
       state.child = null
       events.emit('exit', spec.name, exit)
@@ -172,7 +175,7 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
         return
       }
       // As the kubelet: a process that ran well for twice the cap starts over at the base delay.
-      if (Date.now() - state.startedAt > 2 * backOff.maxMs) state.crashes = 0
+      if (Date.now() - state.startedAt > (backOff.resetAfterMs ?? 2 * backOff.maxMs)) state.crashes = 0
       const delayMs = Math.min(backOff.maxMs, backOff.baseMs * 2 ** state.crashes)
       state.crashes++
       log(
@@ -226,10 +229,14 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
     killGroup(pid, 'SIGTERM')
     const deadline = Date.now() + graceMs
     while (Date.now() < deadline && groupAlive(pid)) await sleep(50)
+    await killGroupAndWait(pid)
+  }
+
+  /** SIGKILL to the group, then wait until it is gone: a killed process holds its ports until then. */
+  async function killGroupAndWait(pid: number): Promise<void> {
     killGroup(pid, 'SIGKILL')
-    // A killed process holds its ports until it is gone: wait for the whole group.
-    const killDeadline = Date.now() + 5_000
-    while (Date.now() < killDeadline && groupAlive(pid)) await sleep(20)
+    const deadline = Date.now() + 5_000
+    while (Date.now() < deadline && groupAlive(pid)) await sleep(20)
   }
 
   for (const p of processes) {
