@@ -9,6 +9,7 @@
 // (SOAK_RATE, requests per second), --idle 30s (SOAK_IDLE).
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -189,6 +190,13 @@ try {
     if (pid !== undefined) pids.set(name, pid)
   }
   const sample = () => new Map([...pids].map(([name, pid]) => [name, rssMiB(pid)]))
+  // The mesh runs in this process: its live heap after a full GC tells a leak from RSS the allocator keeps.
+  const gc = (globalThis as { gc?: () => void }).gc
+  const liveHeapMiB = () => {
+    gc?.()
+    return process.memoryUsage().heapUsed / 1024 / 1024
+  }
+  const heapAtStart = liveHeapMiB()
   const atStart = sample()
   const peak = new Map(atStart)
   const sampler = setInterval(() => {
@@ -225,7 +233,11 @@ try {
       if (res.statusCode >= 400 && unexpected.length < 20)
         unexpected.push(`${call.name}: ${res.statusCode} ${text.slice(0, 120)}`)
     } catch (error) {
-      count((error as { code?: string }).code ?? (error as Error).name)
+      count(
+        (error as Error).name === 'Error'
+          ? ((error as { code?: string }).code ?? 'Error')
+          : (error as Error).name,
+      )
       if (unexpected.length < 20) unexpected.push(`${call.name}: ${(error as Error).message}`)
     } finally {
       inFlight--
@@ -256,9 +268,11 @@ try {
   await Promise.all(pending)
   const elapsed = (performance.now() - started) / 1000
   const atEnd = sample()
+  const heapAtEnd = liveHeapMiB()
   await new Promise((r) => setTimeout(r, idleMs))
   clearInterval(sampler)
   const afterIdle = sample()
+  const heapAfterIdle = liveHeapMiB()
 
   latencies.sort((a, b) => a - b)
   const errors = [...statuses].filter(([s]) => !/^[23]\d\d$/.test(s)).reduce((n, [, c]) => n + c, 0)
@@ -287,6 +301,15 @@ try {
     const f = (m: Map<string, number>) => `${(m.get(name) ?? Number.NaN).toFixed(0)} MiB`
     out(`| ${name} | ${f(atStart)} | ${f(peak)} | ${f(atEnd)} | ${f(afterIdle)} |`)
   }
+  if (gc)
+    out(
+      `\nmesh process live heap after a full GC: ${heapAtStart.toFixed(0)} MiB at start, ${heapAtEnd.toFixed(0)} MiB at the end of the load, ${heapAfterIdle.toFixed(0)} MiB after idle`,
+    )
+  out(
+    `load average at the end (this machine's cores: ${availableParallelism()}): ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  )
   await gateway.close()
   process.exitCode = errors > 0 ? 1 : 0
 } finally {
