@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { sealFile } from '@docs-mesh/frontend/crypto'
@@ -197,6 +198,9 @@ try {
     return process.memoryUsage().heapUsed / 1024 / 1024
   }
   const heapAtStart = liveHeapMiB()
+  // A stall of the mesh's own event loop (every sidecar and the gateway run on it) shows here.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
   const atStart = sample()
   const peak = new Map(atStart)
   const sampler = setInterval(() => {
@@ -266,6 +270,7 @@ try {
     }
   }
   await Promise.all(pending)
+  loopDelay.disable()
   const elapsed = (performance.now() - started) / 1000
   const atEnd = sample()
   const heapAtEnd = liveHeapMiB()
@@ -305,6 +310,9 @@ try {
     out(
       `\nmesh process live heap after a full GC: ${heapAtStart.toFixed(0)} MiB at start, ${heapAtEnd.toFixed(0)} MiB at the end of the load, ${heapAfterIdle.toFixed(0)} MiB after idle`,
     )
+  out(
+    `mesh event loop delay under load: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`,
+  )
   out(
     `load average at the end (this machine's cores: ${availableParallelism()}): ${loadavg()
       .map((l) => l.toFixed(1))
