@@ -15,6 +15,8 @@ export const staticRoutes = fp<{ root: string }>(async (app: FastifyInstance, op
     prefix: '/assets/',
     wildcard: true,
     index: false,
+    // A folder is not a file: /assets/ is a 404 like any missing asset, not send's 403.
+    allowedPath: (pathName: string) => !pathName.endsWith('/'),
     cacheControl: false,
     setHeaders(reply: FastifyReply, path: string) {
       reply.header(

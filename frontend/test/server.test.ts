@@ -52,6 +52,22 @@ describe('frontend server', () => {
     expect(api.json().code).toBe('ERR_NOT_FOUND')
   })
 
+  it('answers a folder under /assets with a problem 404, as any missing asset', async () => {
+    for (const url of ['/assets/', '/assets/nested/']) {
+      const res = await app.inject({ method: 'GET', url, headers: { accept: 'text/html' } })
+      expect(res.statusCode, url).toBe(404)
+      expect(res.headers['content-type'], url).toMatch(/^application\/problem\+json/)
+      expect(res.json().code, url).toBe('ERR_NOT_FOUND')
+    }
+  })
+
+  it('answers a malformed percent-escape with a problem 400', async () => {
+    const res = await app.inject({ method: 'GET', url: '/verify/keys/%', headers: { accept: 'text/html' } })
+    expect(res.statusCode).toBe(400)
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(res.json().code).toBe('ERR_BAD_URL')
+  })
+
   it('is alive and ready, and publishes its OpenAPI document', async () => {
     expect((await app.inject({ method: 'GET', url: '/health' })).json()).toEqual({
       status: 'ok',

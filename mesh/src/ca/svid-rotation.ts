@@ -1,13 +1,48 @@
-// Keeps a workload's SVID fresh: a new certificate at half its lifetime (as
-// Istio's agent does), handed to whoever listens (the sidecar swaps its TLS
-// context; connections already open keep working, new ones use the new SVID).
+// Keeps a certificate fresh: a new one at half its lifetime (as Istio's agent
+// does for SVIDs, and as cert-manager's default renewBefore of a third does
+// for a gateway's certificate), handed to whoever listens (a sidecar or the
+// gateway swaps its TLS context; connections already open keep working, new
+// ones get the new certificate).
 import type { CertificateAuthority, IssuedCertificate } from './certificate-authority.ts'
 
-export interface SvidSource {
-  readonly spiffeId: string
+export interface RotatingCertificate {
   current(): IssuedCertificate
-  onRotate(listener: (svid: IssuedCertificate) => void): void
+  onRotate(listener: (certificate: IssuedCertificate) => void): void
   stop(): void
+}
+
+export interface SvidSource extends RotatingCertificate {
+  readonly spiffeId: string
+}
+
+/** Issues a certificate now and again at half of each one's remaining lifetime. */
+export async function startRotation(issue: () => Promise<IssuedCertificate>): Promise<RotatingCertificate> {
+  let certificate = await issue()
+  const listeners: Array<(certificate: IssuedCertificate) => void> = []
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+
+  const schedule = () => {
+    const half = Math.max(100, (certificate.notAfter.getTime() - Date.now()) / 2)
+    timer = setTimeout(rotate, half)
+    timer.unref()
+  }
+  const rotate = async () => {
+    if (stopped) return
+    certificate = await issue()
+    for (const listener of listeners) listener(certificate)
+    schedule()
+  }
+  schedule()
+
+  return {
+    current: () => certificate,
+    onRotate: (listener) => listeners.push(listener),
+    stop() {
+      stopped = true
+      clearTimeout(timer)
+    },
+  }
 }
 
 export async function startSvidRotation(
@@ -15,31 +50,5 @@ export async function startSvidRotation(
   spiffeId: string,
   lifetimeMs: number,
 ): Promise<SvidSource> {
-  let svid = await ca.issueSvid(spiffeId, lifetimeMs)
-  const listeners: Array<(svid: IssuedCertificate) => void> = []
-  let timer: NodeJS.Timeout | undefined
-  let stopped = false
-
-  const schedule = () => {
-    const half = Math.max(100, (svid.notAfter.getTime() - Date.now()) / 2)
-    timer = setTimeout(rotate, half)
-    timer.unref()
-  }
-  const rotate = async () => {
-    if (stopped) return
-    svid = await ca.issueSvid(spiffeId, lifetimeMs)
-    for (const listener of listeners) listener(svid)
-    schedule()
-  }
-  schedule()
-
-  return {
-    spiffeId,
-    current: () => svid,
-    onRotate: (listener) => listeners.push(listener),
-    stop() {
-      stopped = true
-      clearTimeout(timer)
-    },
-  }
+  return { spiffeId, ...(await startRotation(() => ca.issueSvid(spiffeId, lifetimeMs))) }
 }

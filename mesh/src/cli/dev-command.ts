@@ -1,5 +1,10 @@
 // `mesh dev` (behind `pnpm dev`): the whole system in the local mesh. Prints
-// `ready: <gateway url>` once every app answers; Ctrl-C stops everything.
+// `ready: <gateway url>` once every app answers. Ctrl-C, SIGTERM and SIGHUP
+// stop everything from the first moment, start-up included; a crashed app is
+// restarted with back-off while the rest keeps running; an app that crashes
+// before it was ever ready stops the start with its own error.
+
+import type { BackOff } from '../runtime/supervisor.ts'
 import { startSystem } from '../runtime/system.ts'
 import { REPO_ROOT } from './repo-root.ts'
 
@@ -13,55 +18,75 @@ export interface DevArgs {
   dataDir: string
   /** How long a proxy waits on a connection the NetworkPolicies drop, per attempt. */
   connectTimeoutMs: number
+  svidLifetimeMs: number
+  backOff: BackOff
 }
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 
 export async function devCommand(args: DevArgs): Promise<void> {
   const log = (line: string) => process.stdout.write(`${line}\n`)
+  const say = (line: string) => log(`${'mesh'.padEnd(16)} | ${line}`)
   const started = Date.now()
-  const system = await startSystem({
-    root: REPO_ROOT,
-    manifests: args.manifests,
-    meshDir: args.meshDir,
-    dataDir: args.dataDir,
-    ports: args.ports,
-    gatewayPort: args.gatewayPort,
-    hostAliases: args.hostAliases,
-    baseEnv: { ...process.env, LOG_PRETTY: 'true' },
-    log,
-    onDecision: ({ workload, from, method, path, decision }) => {
-      if (decision.decision === 'DENY')
-        log(
-          `${'mesh'.padEnd(16)} | DENY ${from ?? 'no peer'} -> ${workload} ${method} ${path}: ${decision.reason}`,
-        )
-      // Dry-run policies are logged, never enforced (Envoy's "shadow denied/allowed").
-      for (const s of decision.shadow)
-        log(
-          `${'mesh'.padEnd(16)} | dry-run ${s.action} policies: shadow ${s.decision === 'DENY' ? 'denied' : 'allowed'} ${from ?? 'no peer'} -> ${workload} ${method} ${path}${s.policy ? ` by ${s.policy} rule ${s.rule}` : ''}`,
-        )
-    },
-    connectTimeoutMs: args.connectTimeoutMs,
-    onNetworkDrop: ({ from, endpoint, verdict }) =>
-      log(
-        `${'mesh'.padEnd(16)} | DROP ${from} -> ${endpoint.workload}:${endpoint.targetPort}: ${verdict.direction} refused by ${verdict.policy ?? 'no pod'}`,
-      ),
-  })
+
+  // Installed before anything starts, so a signal during start-up stops what has started.
+  const aborting = new AbortController()
+  let stopSystem: (() => Promise<void>) | null = null
   let stopping = false
-  const stop = async (code: number) => {
+  const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) return
     stopping = true
-    log(`${'mesh'.padEnd(16)} | stopping`)
-    await system.stop()
-    process.exit(code)
+    say(`${signal}: stopping`)
+    aborting.abort(new Error(`stopped by ${signal}`))
+    if (stopSystem) void stopSystem().then(() => process.exit(0))
   }
-  // Before saying ready, so a Ctrl-C right after the line is handled.
-  process.on('SIGINT', () => void stop(0))
-  process.on('SIGTERM', () => void stop(0))
-  log(
-    `${'mesh'.padEnd(16)} | all ${system.model.workloads.length} workloads ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal)
+
+  say(
+    `restart back-off ${args.backOff.baseMs / 1000} s doubling to ${args.backOff.maxMs / 1000} s (a cluster's kubelet: 10 s to 5 min); SVIDs and the gateway certificate live ${args.svidLifetimeMs / 1000} s, renewed at half`,
+  )
+  let system: Awaited<ReturnType<typeof startSystem>>
+  try {
+    system = await startSystem({
+      root: REPO_ROOT,
+      manifests: args.manifests,
+      meshDir: args.meshDir,
+      dataDir: args.dataDir,
+      ports: args.ports,
+      gatewayPort: args.gatewayPort,
+      hostAliases: args.hostAliases,
+      baseEnv: { ...process.env, LOG_PRETTY: 'true' },
+      log,
+      backOff: args.backOff,
+      svidLifetimeMs: args.svidLifetimeMs,
+      signal: aborting.signal,
+      onDecision: ({ workload, from, method, path, decision }) => {
+        if (decision.decision === 'DENY')
+          say(`DENY ${from ?? 'no peer'} -> ${workload} ${method} ${path}: ${decision.reason}`)
+        // Dry-run policies are logged, never enforced (Envoy's "shadow denied/allowed").
+        for (const s of decision.shadow)
+          say(
+            `dry-run ${s.action} policies: shadow ${s.decision === 'DENY' ? 'denied' : 'allowed'} ${from ?? 'no peer'} -> ${workload} ${method} ${path}${s.policy ? ` by ${s.policy} rule ${s.rule}` : ''}`,
+          )
+      },
+      connectTimeoutMs: args.connectTimeoutMs,
+      onNetworkDrop: ({ from, endpoint, verdict }) =>
+        say(
+          `DROP ${from} -> ${endpoint.workload}:${endpoint.targetPort}: ${verdict.direction} refused by ${verdict.policy ?? 'no pod'}`,
+        ),
+    })
+  } catch (error) {
+    // startSystem stopped everything it had started before rejecting.
+    if (stopping) process.exit(0)
+    throw error
+  }
+  stopSystem = system.stop
+  if (stopping) {
+    await system.stop()
+    process.exit(0)
+  }
+  say(
+    `all ${system.model.workloads.length} workloads ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   )
   log(`ready: ${system.gatewayUrl}`)
-
-  const { name, code } = await system.apps.exited
-  log(`${'mesh'.padEnd(16)} | ${name} exited with code ${code}; stopping everything`)
-  await stop(1)
 }

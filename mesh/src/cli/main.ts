@@ -11,11 +11,13 @@ import { DEFAULT_CONNECT_TIMEOUT_MS } from '../sidecar/network-drop.ts'
 import { authzCheck } from './authz-check-command.ts'
 import { curlCommand } from './curl-command.ts'
 import { devCommand } from './dev-command.ts'
+import { parseDuration } from './parse-duration.ts'
 import { REPO_ROOT } from './repo-root.ts'
 import { UsageError } from './usage-error.ts'
 
 const USAGE = `usage: mesh <command>
   dev [--manifests DIR] [--connect-timeout MS] [--gateway-port 8443] [--host-alias localhost=api.rossmck.dev] [--ports fixed|free] [--mesh-dir .mesh] [--data-dir .data]
+      [--svid-ttl 24h (MESH_SVID_TTL)] [--restart-backoff 1s (MESH_RESTART_BACKOFF)] [--restart-backoff-max 30s (MESH_RESTART_BACKOFF_MAX)]
   authz check --manifests FILE_OR_DIR [--manifests ...] --requests FILE.jsonl
   curl --from <workload|ingress|plaintext|foreign-ca> [-X METHOD] [-H 'k: v']... [-d BODY] [--mesh-dir .mesh] URL
   lint [--manifests FILE_OR_DIR]...
@@ -56,6 +58,9 @@ async function main(argv: string[]): Promise<number> {
           ports: { type: 'string', default: 'fixed' },
           'mesh-dir': { type: 'string', default: join(REPO_ROOT, '.mesh') },
           'data-dir': { type: 'string', default: join(REPO_ROOT, '.data') },
+          'svid-ttl': { type: 'string', default: process.env.MESH_SVID_TTL ?? '24h' },
+          'restart-backoff': { type: 'string', default: process.env.MESH_RESTART_BACKOFF ?? '1s' },
+          'restart-backoff-max': { type: 'string', default: process.env.MESH_RESTART_BACKOFF_MAX ?? '30s' },
         },
       })
       if (values.ports !== 'fixed' && values.ports !== 'free')
@@ -71,6 +76,11 @@ async function main(argv: string[]): Promise<number> {
         meshDir: resolve(values['mesh-dir']),
         dataDir: resolve(values['data-dir']),
         connectTimeoutMs,
+        svidLifetimeMs: parseDuration(values['svid-ttl'], '--svid-ttl'),
+        backOff: {
+          baseMs: parseDuration(values['restart-backoff'], '--restart-backoff'),
+          maxMs: parseDuration(values['restart-backoff-max'], '--restart-backoff-max'),
+        },
       })
       return 0
     }

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream'
 import type { CompiledPolicy } from '../authz/compile-policy.ts'
 import { evaluate } from '../authz/evaluate.ts'
 import { normalizePath, splitPathAndQuery } from '../authz/normalize-path.ts'
-import type { IssuedCertificate } from '../ca/certificate-authority.ts'
+import type { RotatingCertificate } from '../ca/svid-rotation.ts'
 import type { GatewayModel, MeshModel } from '../manifests/mesh-model.ts'
 import {
   GATEWAY_SERVER,
@@ -37,7 +37,8 @@ export interface IngressGatewayOptions {
   gateway: GatewayModel
   directory: ServiceDirectory
   client: MeshClient
-  certificate: IssuedCertificate
+  /** The TLS certificate browsers see, renewed before it expires. */
+  certificate: RotatingCertificate
   policies: () => readonly CompiledPolicy[]
   listenPort: number
   /**
@@ -68,14 +69,16 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
   // What the policy sees as destination.port: the pod's port, 8443 for Service port 443.
   const podPort = listenPortOf(workload, gateway.servers[0]?.port ?? 443)
   const virtualHosts = gatewayVirtualHosts(model, gateway)
+  const tls = (c: ReturnType<RotatingCertificate['current']>) => ({ key: c.keyPem, cert: c.certPem })
   const server = createServer({
-    key: options.certificate.keyPem,
-    cert: options.certificate.certPem,
+    ...tls(options.certificate.current()),
     minVersion: 'TLSv1.2',
     keepAliveTimeout: 60_000,
     // Envoy's default max_request_headers_kb: 60.
     maxHeaderSize: 60 * 1024,
   })
+  // New handshakes get the renewed certificate; open connections keep theirs.
+  options.certificate.onRotate((c) => server.setSecureContext({ ...tls(c), minVersion: 'TLSv1.2' }))
   server.on('tlsClientError', (_error, socket) => socket.destroy())
 
   const authorize = (req: IncomingMessage, target: string) =>

@@ -4,7 +4,12 @@
 // app ports given here. Between them the NetworkPolicies (L3/L4): each proxy
 // asks the network layer before it connects, and a dropped connection times out.
 import type { CertificateAuthority } from '../ca/certificate-authority.ts'
-import { type SvidSource, startSvidRotation } from '../ca/svid-rotation.ts'
+import {
+  type RotatingCertificate,
+  type SvidSource,
+  startRotation,
+  startSvidRotation,
+} from '../ca/svid-rotation.ts'
 import { gatewayWorkloadOf } from '../gateway/gateway-workload.ts'
 import { startIngressGateway } from '../gateway/ingress-gateway.ts'
 import { type MeshModel, mtlsModeOf, type Workload, workloadsOf } from '../manifests/mesh-model.ts'
@@ -35,11 +40,13 @@ export interface LocalMeshOptions {
   /** The gateway's HTTPS port (8443 by default; 0 for any free port). */
   gatewayPort: number
   hostAliases: Record<string, string>
+  /** Lifetime of every SVID and of the gateway's certificate (a day by default); each renews at half. */
   svidLifetimeMs?: number
   onDecision?: DecisionLog
   /** How long a proxy's connect attempt waits before a dropped connection counts as timed out. */
   connectTimeoutMs?: number
   onNetworkDrop?: NetworkDropLog
+  log?: (line: string) => void
 }
 
 /** A connection the NetworkPolicies dropped: who called, where to, and the policy that isolated the refusing end. */
@@ -66,6 +73,8 @@ export interface MeshState {
 export interface LocalMesh {
   state: MeshState
   directory: ServiceDirectory
+  /** The certificate the gateway serves, renewed at half its lifetime (null without a Gateway). */
+  gatewayCertificate: RotatingCertificate | null
   close(): Promise<void>
 }
 
@@ -203,19 +212,28 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     }
 
     const gateway = model.gateways[0]
+    let gatewayCertificate: RotatingCertificate | null = null
     if (gateway) {
       const gatewayWorkload = gatewayWorkloadOf(model, gateway)
       const principal = `${model.trustDomain}/ns/${gatewayWorkload.namespace}/sa/${gatewayWorkload.serviceAccount}`
       const hosts = [
         ...new Set([...gateway.servers.flatMap((s) => s.hosts), ...Object.keys(options.hostAliases)]),
       ]
+      const certificate = await startRotation(() => ca.issueServerCertificate(hosts, lifetime))
+      closers.push(() => certificate.stop())
+      certificate.onRotate((c) =>
+        options.log?.(
+          `${'mesh'.padEnd(16)} | gateway certificate renewed, valid until ${c.notAfter.toISOString()}`,
+        ),
+      )
+      gatewayCertificate = certificate
       state.gatewayPort = keep(
         await startIngressGateway({
           model,
           gateway,
           directory,
           client: clientFor(await svidFor(principal)),
-          certificate: await ca.issueServerCertificate(hosts, lifetime),
+          certificate,
           policies,
           listenPort: options.gatewayPort,
           hostAliases: options.hostAliases,
@@ -223,12 +241,11 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         }),
       )
     }
+    return { state, directory, gatewayCertificate, close: () => closeAll(closers) }
   } catch (error) {
     await closeAll(closers)
     throw error
   }
-
-  return { state, directory, close: () => closeAll(closers) }
 }
 
 async function closeAll(closers: Array<() => Promise<void> | void>): Promise<void> {

@@ -6,13 +6,14 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { delimiter, dirname, join } from 'node:path'
 import { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
 import { buildMeshModel, type MeshModel } from '../manifests/mesh-model.ts'
 import type { DecisionLog } from '../sidecar/inbound-sidecar.ts'
-import { type AppSpec, devScriptOf, packageDirFor, type RunningApps, startApps } from './app-processes.ts'
+import { packageDirFor, supervisedScriptOf, watchPathsOf } from './app-processes.ts'
 import { type LocalMesh, type MeshState, type NetworkDropLog, startLocalMesh } from './local-mesh.ts'
+import { type BackOff, type ProcessSpec, type Supervisor, startSupervisor } from './supervisor.ts'
 
 export interface SystemOptions {
   root: string
@@ -33,6 +34,12 @@ export interface SystemOptions {
   /** The proxies' connect timeout for connections the NetworkPolicies drop. */
   connectTimeoutMs?: number
   onNetworkDrop?: NetworkDropLog
+  /** Restart back-off for a crashed app (short defaults; see supervisor.ts). */
+  backOff?: BackOff
+  /** Lifetime of every SVID and of the gateway's certificate; each is renewed at half of it. */
+  svidLifetimeMs?: number
+  /** Aborting stops start-up: everything started so far is stopped before startSystem rejects. */
+  signal?: AbortSignal
 }
 
 export interface RunningSystem {
@@ -40,7 +47,8 @@ export interface RunningSystem {
   ca: CertificateAuthority
   mesh: LocalMesh
   state: MeshState
-  apps: RunningApps
+  /** Every app's process (and the local OpenID provider's), supervised. */
+  processes: Supervisor
   gatewayUrl: string
   /** The local OpenID provider, started outside the mesh (null when the workspace has none). */
   oidcIssuer: string | null
@@ -78,8 +86,7 @@ export function localSecretValues(
  * A free port for an app the system starts later, chosen below Linux's
  * ephemeral range (32768 and up): the sidecars and the gateway listen on port
  * 0 meanwhile, and the kernel could hand them a port picked from that range
- * before the app binds it. Under `tsx watch` an app that cannot listen does
- * not exit, so the clash would show only as an app that never gets ready.
+ * before the app binds it (it would exit, failing the start).
  */
 async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
@@ -96,26 +103,30 @@ async function freePort(): Promise<number> {
   throw new Error('no free port between 20000 and 32000')
 }
 
-async function waitReady(url: string, deadline: number): Promise<boolean> {
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) })
-      if (res.ok) return true
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 300))
+/** A readiness probe as the kubelet's httpGet: a 2xx within the timeout. */
+const httpProbe = (url: string) => async () => {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) })
+    await res.body?.cancel()
+    return res.ok
+  } catch {
+    return false
   }
-  return false
 }
 
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
+  options.signal?.throwIfAborted()
   const model = buildMeshModel(loadManifests(options.manifests))
   const ca = await CertificateAuthority.loadOrCreate(join(options.meshDir, 'ca'))
   mkdirSync(options.dataDir, { recursive: true })
 
   const appPorts: Record<string, number> = {}
-  const specs: Array<Omit<AppSpec, 'env'> & { workload: (typeof model.workloads)[number] }> = []
+  const specs: Array<{
+    name: string
+    dir: string
+    script: string
+    workload: (typeof model.workloads)[number]
+  }> = []
   for (const workload of model.workloads) {
     const dir = packageDirFor(options.root, workload.name)
     if (!dir)
@@ -125,7 +136,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     const containerPort = workload.containerPorts[0]
     if (containerPort === undefined) throw new Error(`Deployment ${workload.name} declares no container port`)
     appPorts[workload.name] = options.ports === 'fixed' ? containerPort + 10_000 : await freePort()
-    specs.push({ name: workload.name, dir, script: devScriptOf(dir), workload })
+    specs.push({ name: workload.name, dir, script: supervisedScriptOf(dir), workload })
   }
 
   const mesh = await startLocalMesh({
@@ -138,6 +149,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     onDecision: options.onDecision,
     connectTimeoutMs: options.connectTimeoutMs,
     onNetworkDrop: options.onNetworkDrop,
+    svidLifetimeMs: options.svidLifetimeMs,
+    log: options.log,
   })
   const gatewayUrl = `https://localhost:${mesh.state.gatewayPort}`
   const stateFile = join(options.meshDir, STATE_FILE)
@@ -150,17 +163,33 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     ),
   )
 
+  if (options.signal?.aborted) {
+    rmSync(stateFile, { force: true })
+    await mesh.close()
+    options.signal.throwIfAborted()
+  }
+
   // Outside the mesh, as Google is: the local OpenID provider, when the workspace has it.
   const oidcDir = packageDirFor(options.root, 'oidc')
   const oidcPort = options.ports === 'fixed' ? OIDC_PORT : await freePort()
   const oidcIssuer = `http://localhost:${oidcPort}`
-  const outside: AppSpec[] = oidcDir
+  const pathFor = (dir: string) =>
+    [
+      join(dir, 'node_modules', '.bin'),
+      join(options.root, 'node_modules', '.bin'),
+      options.baseEnv.PATH ?? '',
+    ].join(delimiter)
+  const outside: ProcessSpec[] = oidcDir
     ? [
         {
           name: 'oidc-provider',
-          dir: oidcDir,
-          script: devScriptOf(oidcDir),
+          cwd: oidcDir,
+          command: supervisedScriptOf(oidcDir),
+          watch: watchPathsOf(oidcDir),
+          ready: httpProbe(`${oidcIssuer}/.well-known/openid-configuration`),
           env: {
+            ...options.baseEnv,
+            PATH: pathFor(oidcDir),
             HOST: '127.0.0.1',
             PORT: String(oidcPort),
             OIDC_ISSUER: oidcIssuer,
@@ -175,16 +204,20 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       ]
     : []
 
-  const apps = startApps(
+  const processes = startSupervisor(
     [
       ...outside,
       ...specs.map((s) => ({
         name: s.name,
-        dir: s.dir,
-        script: s.script,
+        cwd: s.dir,
+        command: s.script,
+        watch: watchPathsOf(s.dir),
+        ready: httpProbe(`http://127.0.0.1:${appPorts[s.name]}/health/ready`),
         env: {
+          ...options.baseEnv,
           ...localSecretValues(options.meshDir, s.workload.secretEnv),
           ...s.workload.env,
+          PATH: pathFor(s.dir),
           HOST: '127.0.0.1',
           PORT: String(appPorts[s.name]),
           HTTP_PROXY: `http://127.0.0.1:${mesh.state.workloads[s.name]?.proxyPort}`,
@@ -199,44 +232,32 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         },
       })),
     ],
-    { root: options.root, baseEnv: options.baseEnv, log: options.log },
+    { log: options.log, backOff: options.backOff },
   )
 
-  const stop = async () => {
-    // First, so nothing (mesh curl) takes the mesh for running while it stops.
-    rmSync(stateFile, { force: true })
-    await apps.stop()
-    await mesh.close()
+  let stopped: Promise<void> | null = null
+  const stop = () => {
+    stopped ??= (async () => {
+      // First, so nothing (mesh curl) takes the mesh for running while it stops.
+      rmSync(stateFile, { force: true })
+      await processes.stop()
+      await mesh.close()
+    })()
+    return stopped
   }
 
-  const timeoutMs = options.readyTimeoutMs ?? 180_000
-  const deadline = Date.now() + timeoutMs
-  const notReady = await Promise.race([
-    Promise.all([
-      ...specs.map(async (s) =>
-        (await waitReady(`http://127.0.0.1:${appPorts[s.name]}/health/ready`, deadline)) ? [] : [s.name],
-      ),
-      ...outside.map(async (o) =>
-        (await waitReady(`${oidcIssuer}/.well-known/openid-configuration`, deadline)) ? [] : [o.name],
-      ),
-    ]).then((lists) => lists.flat()),
-    apps.exited.then(({ name, code }) => {
-      throw new Error(`${name} exited with code ${code} before the system was ready`)
-    }),
-  ]).catch(async (error) => {
+  try {
+    await processes.ready({ timeoutMs: options.readyTimeoutMs ?? 180_000, signal: options.signal })
+  } catch (error) {
     await stop()
     throw error
-  })
-  if (notReady.length > 0) {
-    await stop()
-    throw new Error(`not ready after ${timeoutMs / 1000} s: ${notReady.join(', ')} (see its log above)`)
   }
   return {
     model,
     ca,
     mesh,
     state: mesh.state,
-    apps,
+    processes,
     gatewayUrl,
     oidcIssuer: oidcDir ? oidcIssuer : null,
     stop,
@@ -250,7 +271,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
  * secrets and database in a fresh temporary folder that stop() removes.
  */
 export async function startThrowawaySystem(
-  options: Pick<SystemOptions, 'root' | 'log' | 'onDecision' | 'connectTimeoutMs'> & {
+  options: Pick<
+    SystemOptions,
+    'root' | 'log' | 'onDecision' | 'connectTimeoutMs' | 'backOff' | 'svidLifetimeMs' | 'signal'
+  > & {
     appEnv?: Record<string, string>
   },
 ): Promise<RunningSystem & { dir: string }> {
@@ -269,6 +293,9 @@ export async function startThrowawaySystem(
       log: options.log,
       onDecision: options.onDecision,
       connectTimeoutMs: options.connectTimeoutMs,
+      backOff: options.backOff,
+      svidLifetimeMs: options.svidLifetimeMs,
+      signal: options.signal,
     })
     return {
       ...system,

@@ -297,6 +297,54 @@ describe.each(testDatabaseKinds(process.env))('the document flow on %s', (kind) 
     expect(readdirSync(join(f.blobDir, 'incoming'))).toEqual([])
   })
 
+  it('answers a malformed or cut-short multipart body with a problem 400, keeping nothing', async () => {
+    const before = { buckets: await bucketCount(), blobs: blobs().length }
+    const good = await seal()
+    const whole = Buffer.from(await new Response(uploadForm(good)).arrayBuffer())
+    const boundary = whole.toString('latin1').split('\r\n')[0]?.slice(2) as string
+    const form = `multipart/form-data; boundary=${boundary}`
+    const cases: Array<[string, string, Buffer | string]> = [
+      ['a body of abc', form, 'abc'],
+      ['no boundary parameter', 'multipart/form-data', whole],
+      ['an empty boundary', 'multipart/form-data; boundary=', whole],
+      ['an empty body', form, ''],
+      ['a body cut short in a field', form, whole.subarray(0, 200)],
+      ['a body cut short in the file', form, whole.subarray(0, whole.length - 1000)],
+      ['no closing delimiter', form, whole.subarray(0, whole.length - boundary.length - 6)],
+      ['a malformed part header', form, `--${boundary}\r\nno colon here\r\n\r\nvalue\r\n--${boundary}--\r\n`],
+      [
+        'a part with no name',
+        form,
+        `--${boundary}\r\nContent-Type: text/plain\r\n\r\nvalue\r\n--${boundary}--\r\n`,
+      ],
+      [
+        'a prototype field name',
+        form,
+        `--${boundary}\r\nContent-Disposition: form-data; name="__proto__"\r\n\r\nx\r\n--${boundary}--\r\n`,
+      ],
+      [
+        'a JSON field that is not JSON',
+        form,
+        `--${boundary}\r\nContent-Disposition: form-data; name="size"\r\nContent-Type: application/json\r\n\r\n{nope\r\n--${boundary}--\r\n`,
+      ],
+    ]
+    for (const [what, contentType, body] of cases) {
+      const res = await fetch(`${f.url}/buckets`, {
+        method: 'POST',
+        headers: { ...auth(alice), 'content-type': contentType },
+        body,
+      })
+      expect(res.status, what).toBeGreaterThanOrEqual(400)
+      expect(res.status, what).toBeLessThan(500)
+      expect(res.headers.get('content-type'), what).toMatch(/^application\/problem\+json/)
+      const problem = (await res.json()) as { code: string }
+      expect(['ERR_MULTIPART_INVALID', 'ERR_VALIDATION'], `${what}: ${problem.code}`).toContain(problem.code)
+    }
+    expect(await bucketCount()).toBe(before.buckets)
+    expect(blobs()).toHaveLength(before.blobs)
+    expect(readdirSync(join(f.blobDir, 'incoming'))).toEqual([])
+  })
+
   it('stores the filename sanitised and takes expiry from 1 to 30 days', async () => {
     const { body } = await send(
       {

@@ -43,8 +43,9 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
     kek,
     maxAgeMs: config.SESSION_KEY_MAX_AGE_DAYS * DAY_MS,
     tokenLifetimeMs: config.SESSION_TTL_SECONDS * 1000,
+    log: app.log,
   })
-  // Now, so a wrong encryption key stops the process at start, not at the first sign-in.
+  // Now, so the first sign-in does not wait for a key (a row it cannot open is skipped, logged).
   await keys.active()
   const sessions = createSessions(app.database, {
     keys,

@@ -11,6 +11,7 @@ import type { Multipart } from '@fastify/multipart'
 import type { BlobStore, StagedBlob } from '../blobs/blob-store.ts'
 import { sanitizeFilename } from '../buckets/filename.ts'
 import type { IdentityClient } from '../buckets/identity-client.ts'
+import { isMalformedMultipart } from '../buckets/multipart-errors.ts'
 import { partiesOf } from '../buckets/parties.ts'
 import { receiptDigest } from '../buckets/receipt.ts'
 import { MAX_CIPHERTEXT_BYTES, parseUploadFields, UPLOAD_FIELD_NAMES } from '../buckets/upload-fields.ts'
@@ -85,10 +86,7 @@ export function uploadRoute(app: ServiceApp, options: UploadRouteOptions): void 
         if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge()
         if (code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT')
           throw new HttpProblem(400, 'ERR_VALIDATION', 'the form has more parts than an upload has')
-        if (
-          code === 'FST_INVALID_MULTIPART_CONTENT_TYPE' ||
-          (error as Error).message?.includes('Unexpected end of form')
-        )
+        if (isMalformedMultipart(error))
           throw new HttpProblem(400, 'ERR_MULTIPART_INVALID', 'the multipart body is malformed or cut short')
         throw error
       }

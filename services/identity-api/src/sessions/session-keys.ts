@@ -2,6 +2,9 @@
 // session_keys for every service to verify with; the private half is sealed
 // under IDENTITY_ENCRYPTION_KEY. A key past its maximum age is replaced at
 // start and kept, retired, until no token it signed can still be alive.
+// A row that cannot be opened (sealed under another IDENTITY_ENCRYPTION_KEY,
+// corrupt) or read (a public key without kid) is skipped with a logged error,
+// never a crash at boot or a 500 from the JWKS.
 import { randomUUID } from 'node:crypto'
 import { type DatabaseHandle, open, seal } from '@docs-mesh/platform'
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
@@ -17,7 +20,12 @@ export interface SessionKeysOptions {
   /** Tokens live at most this long, so a retired key is published this long after retirement. */
   tokenLifetimeMs: number
   now?: () => Date
+  /** Where a skipped row is reported (the app's logger). */
+  log?: { error(details: object, message: string): void }
 }
+
+/** How many unretired rows start-up tries, newest first, before making a new key. */
+const CANDIDATES = 10
 
 export function createSessionKeys(handle: DatabaseHandle, options: SessionKeysOptions) {
   const now = options.now ?? (() => new Date())
@@ -52,20 +60,29 @@ export function createSessionKeys(handle: DatabaseHandle, options: SessionKeysOp
     /** The key new tokens are signed with: the newest unretired one, made or replaced when needed. */
     async active(): Promise<ActiveSessionKey> {
       if (cached && now().getTime() - cached.createdAt < options.maxAgeMs) return cached
-      const row = await handle.db
+      const rows = await handle.db
         .selectFrom('session_keys')
         .selectAll()
         .where('retired_at', 'is', null)
+        .where('created_at', '>', new Date(now().getTime() - options.maxAgeMs).toISOString())
         .orderBy('created_at', 'desc')
-        .limit(1)
-        .executeTakeFirst()
-      if (row && now().getTime() - Date.parse(row.created_at) < options.maxAgeMs) {
-        const jwk = JSON.parse(open(options.kek, row.private_jwk_encrypted, row.kid).toString()) as JWK
-        const privateKey = (await importJWK(jwk, 'EdDSA')) as CryptoKey
-        cached = { kid: row.kid, privateKey, createdAt: Date.parse(row.created_at) }
-      } else {
-        cached = await create()
+        .limit(CANDIDATES)
+        .execute()
+      cached = null
+      for (const row of rows) {
+        try {
+          const jwk = JSON.parse(open(options.kek, row.private_jwk_encrypted, row.kid).toString()) as JWK
+          const privateKey = (await importJWK(jwk, 'EdDSA')) as CryptoKey
+          cached = { kid: row.kid, privateKey, createdAt: Date.parse(row.created_at) }
+          break
+        } catch (error) {
+          options.log?.error(
+            { err: error, kid: row.kid },
+            'session key row cannot be opened (another IDENTITY_ENCRYPTION_KEY, or corrupt); skipping it',
+          )
+        }
       }
+      cached ??= await create()
       return cached
     },
 
@@ -78,7 +95,19 @@ export function createSessionKeys(handle: DatabaseHandle, options: SessionKeysOp
         .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', since)]))
         .orderBy('created_at', 'desc')
         .execute()
-      return rows.map((r) => JSON.parse(r.public_jwk) as JWK)
+      return rows.flatMap((r) => {
+        try {
+          const jwk = JSON.parse(r.public_jwk) as JWK
+          if (typeof jwk.kid === 'string' && jwk.kid.length > 0) return [jwk]
+        } catch {
+          // reported below
+        }
+        options.log?.error(
+          { public_jwk: r.public_jwk.slice(0, 200) },
+          'session key row has no usable public key; not published',
+        )
+        return []
+      })
     },
   }
 }

@@ -21,6 +21,8 @@ import { createSessionVerifier } from '../session/verify-session.ts'
 import { createUpstreamClient, type UpstreamClient } from '../upstream/upstream-client.ts'
 import { databasePlugin } from './database-plugin.ts'
 import { installErrorHandling, type NotFoundHandler } from './error-handler.ts'
+import { refuseNonFiniteNumbers } from './finite-numbers.ts'
+import { clientErrorHandler, frameworkErrors } from './framework-errors.ts'
 import { healthRoutes } from './health-routes.ts'
 import { requestContextPlugin, requestIdFrom } from './request-context.ts'
 import type { ServiceDefinition } from './service-definition.ts'
@@ -102,11 +104,15 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
     return503OnClosing: true,
     // An unknown field is an error the client should hear about, not something to drop silently.
     ajv: { customOptions: { removeAdditional: false } },
+    // Errors before routing (bad URL escapes, 414, 431) as problem+json too.
+    frameworkErrors,
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('service', service)
   installErrorHandling(app, options.notFound)
   drainOnClose(app)
+  refuseNonFiniteNumbers(app)
   await app.register(requestContextPlugin)
   await app.register(cookie)
   await app.register(

@@ -51,6 +51,10 @@ export function installErrorHandling(
   notFound: NotFoundHandler = problemNotFound,
 ): void {
   app.setErrorHandler((error: FastifyError | HttpProblem, request, reply) => {
+    // An error before the body was read to its end (a malformed multipart
+    // part, a limit) leaves the rest of it on the socket, where a keep-alive
+    // client's next request would wait behind it forever: close instead.
+    if (!request.raw.complete) reply.header('connection', 'close')
     const status =
       error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
     if (error instanceof HttpProblem) {

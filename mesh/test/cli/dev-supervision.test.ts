@@ -1,0 +1,236 @@
+// `mesh dev` as an operator meets it: stopped by Ctrl-C, SIGTERM or SIGHUP at
+// any moment (start-up included) it leaves no process and no port behind; an
+// app SIGKILLed under traffic is restarted with back-off while the rest runs,
+// its requests meanwhile failing with Envoy's 503 and succeeding once it is
+// back; an app that crashes at boot fails the start at once with its error.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { Agent, fetch } from 'undici'
+import { afterEach, describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('../../../', import.meta.url))
+
+const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+
+/** Processes (ours) whose environment mentions `dir`: what a run in `dir` left behind. */
+function processesUsing(dir: string): number[] {
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(dir)) pids.push(Number(entry))
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return pids
+}
+
+interface Run {
+  child: ChildProcess
+  dir: string
+  log: string[]
+  /** Resolves with the first line matching, or rejects when the process exits first. */
+  waitFor(pattern: RegExp): Promise<string>
+  exited: Promise<[number | null, NodeJS.Signals | null]>
+}
+
+function startDev(env: Record<string, string> = {}): Run {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-dev-'))
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(root, 'mesh/src/cli/main.ts'),
+      'dev',
+      '--ports',
+      'free',
+      '--mesh-dir',
+      join(dir, 'mesh'),
+      '--data-dir',
+      join(dir, 'data'),
+    ],
+    {
+      cwd: root,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // The run's folder in every app's environment, so what it leaves behind can be found.
+      env: { ...process.env, LOG_LEVEL: 'warn', MESH_RUN_DIR: dir, ...env },
+    },
+  )
+  const log: string[] = []
+  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
+  const onLine = (line: string) => {
+    log.push(line)
+    for (const w of [...waiters])
+      if (w.pattern.test(line)) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(line)
+      }
+  }
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', onLine)
+  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', onLine)
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  return {
+    child,
+    dir,
+    log,
+    exited,
+    waitFor: (pattern) =>
+      new Promise<string>((resolve, reject) => {
+        const found = log.find((l) => pattern.test(l))
+        if (found) return resolve(found)
+        waiters.push({ pattern, resolve })
+        void exited.then(([code, signal]) =>
+          reject(
+            new Error(`mesh dev exited (${code ?? signal}) before ${pattern}:\n${log.slice(-30).join('\n')}`),
+          ),
+        )
+      }),
+  }
+}
+
+function listeningPorts(dir: string): number[] {
+  const state = JSON.parse(readFileSync(join(dir, 'mesh', 'state.json'), 'utf8')) as {
+    gatewayPort: number
+    workloads: Record<string, { appPort: number; proxyPort: number; inbound: Record<string, number> }>
+  }
+  return [
+    state.gatewayPort,
+    ...Object.values(state.workloads).flatMap((w) => [w.appPort, w.proxyPort, ...Object.values(w.inbound)]),
+  ]
+}
+
+describe('mesh dev supervision', () => {
+  const runs: Run[] = []
+  afterEach(async () => {
+    for (const run of runs.splice(0)) {
+      if (run.child.exitCode === null && run.child.signalCode === null) {
+        process.kill(-(run.child.pid as number), 'SIGKILL')
+        await run.exited
+      }
+      for (const pid of processesUsing(run.dir)) process.kill(pid, 'SIGKILL')
+      rmSync(run.dir, { recursive: true, force: true })
+    }
+  })
+
+  it.each<[NodeJS.Signals, string]>([
+    ['SIGINT', 'Ctrl-C (SIGINT to the foreground group)'],
+    ['SIGTERM', 'SIGTERM (a process manager, timeout)'],
+    ['SIGHUP', 'SIGHUP (the terminal closed)'],
+  ])(
+    '%s during start-up leaves nothing listening and no process behind: %s',
+    async (signal, _how) => {
+      const run = startDev()
+      runs.push(run)
+      // Mid start-up: the mesh listens and the apps are starting, none ready yet.
+      await run.waitFor(
+        /^(bucket-api|identity-api|signing-api|admin-api|verification-api|frontend|oidc-provider) +\|/,
+      )
+      expect(run.log.some((l) => l.startsWith('ready: '))).toBe(false)
+      const ports = listeningPorts(run.dir)
+      expect(processesUsing(run.dir).length).toBeGreaterThan(1)
+
+      if (signal === 'SIGINT') process.kill(-(run.child.pid as number), 'SIGINT')
+      else process.kill(run.child.pid as number, signal)
+      const [code, exitSignal] = await run.exited
+      expect({ code, exitSignal }, run.log.slice(-30).join('\n')).toEqual({ code: 0, exitSignal: null })
+      expect(run.log.join('\n')).toContain(`${signal}: stopping`)
+      for (const port of ports) expect(await accepts(port), `port ${port}`).toBe(false)
+      expect(processesUsing(run.dir)).toEqual([])
+      expect(existsSync(join(run.dir, 'mesh', 'state.json'))).toBe(false)
+    },
+    240_000,
+  )
+
+  it('restarts an app SIGKILLed under traffic: Envoy 503s while it is down, success once it is back, the rest untouched', async () => {
+    const run = startDev({ MESH_RESTART_BACKOFF: '2s' })
+    runs.push(run)
+    const ready = await run.waitFor(/^ready: /)
+    const gateway = ready.slice('ready: '.length)
+    const state = JSON.parse(readFileSync(join(run.dir, 'mesh', 'state.json'), 'utf8')) as {
+      workloads: Record<string, { appPort: number }>
+    }
+    const appPort = state.workloads['verification-api']?.appPort as number
+    const dispatcher = new Agent({
+      connect: { ca: readFileSync(join(run.dir, 'mesh', 'ca', 'root-cert.pem')) },
+      bodyTimeout: 5_000,
+      headersTimeout: 5_000,
+    })
+    const call = async () => {
+      const res = await fetch(`${gateway}/verify/keys`, { dispatcher, signal: AbortSignal.timeout(10_000) })
+      return { status: res.status, body: await res.text(), server: res.headers.get('server') }
+    }
+    expect((await call()).status).toBe(200)
+    const verificationPids = processesUsing(run.dir).filter((pid) =>
+      readFileSync(`/proc/${pid}/environ`, 'latin1').includes(`\0PORT=${appPort}\0`),
+    )
+    expect(verificationPids.length).toBeGreaterThan(0)
+    const othersBefore = processesUsing(run.dir).filter((pid) => !verificationPids.includes(pid))
+
+    // Traffic throughout; the kill lands in the middle of it.
+    const seen: Array<{ status: number; body: string; server: string | null }> = []
+    let recovered = false
+    const traffic = (async () => {
+      // Bounded: a request every 25 ms until a success follows the failures, for at most 2 minutes.
+      const deadline = Date.now() + 120_000
+      while (!recovered && Date.now() < deadline) {
+        const r = await call()
+        seen.push(r)
+        if (seen.some((s) => s.status === 503) && r.status === 200) recovered = true
+        await new Promise((resolve) => setTimeout(resolve, 25))
+      }
+    })()
+    await new Promise((r) => setTimeout(r, 300))
+    for (const pid of verificationPids) process.kill(pid, 'SIGKILL')
+    await run.waitFor(
+      /verification-api was killed by SIGKILL; restarting in 2\.0 s \(back-off, crash 1 in a row\)/,
+    )
+    await run.waitFor(/verification-api is ready again/)
+    await traffic
+    expect(recovered, JSON.stringify(seen.slice(-5))).toBe(true)
+    const failures = seen.filter((s) => s.status !== 200)
+    expect(failures.length).toBeGreaterThan(0)
+    for (const f of failures) {
+      // What Envoy answers for a refused upstream connection.
+      expect(f).toMatchObject({ status: 503, server: 'istio-envoy' })
+      expect(f.body).toMatch(/^upstream connect error or disconnect\/reset before headers/)
+    }
+    // After recovery, only successes; the system never restarted, nothing else was touched.
+    expect(seen.slice(seen.findLastIndex((s) => s.status !== 200) + 1).every((s) => s.status === 200)).toBe(
+      true,
+    )
+    expect(run.child.exitCode).toBe(null)
+    for (const pid of othersBefore) expect(existsSync(`/proc/${pid}`), `pid ${pid}`).toBe(true)
+    expect((await call()).status).toBe(200)
+    await dispatcher.close()
+  }, 300_000)
+
+  it('fails fast with the app’s own error when apps crash at boot, leaving nothing behind', async () => {
+    const run = startDev({ LOG_LEVEL: 'loud' })
+    runs.push(run)
+    const [code] = await run.exited
+    expect(code).toBe(1)
+    const output = run.log.join('\n')
+    expect(output).toMatch(/exited with code 78 before it was ready; its last output:/)
+    // The app's own words (its configuration error), not a timeout.
+    expect(output).toMatch(/invalid configuration: .*LOG_LEVEL/)
+    expect(output).not.toMatch(/not ready after/)
+    expect(processesUsing(run.dir)).toEqual([])
+  }, 240_000)
+})
