@@ -1,7 +1,10 @@
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import {
   appendAuditEntry,
-  entryHash,
+  entryHashV2,
   type ServiceApp,
   verifyAuditChain,
   verifyCheckpoints,
@@ -20,6 +23,7 @@ const digest = (text: string) => createHash('sha256').update(text).digest('hex')
 describe.each(testDatabaseKinds(process.env))('signing-api on %s', (kind) => {
   let database: TestDatabase
   let app: ServiceApp
+  let witnessDir: string
   const kek = randomBytes(32).toString('base64url')
   const build = (env: Record<string, string> = {}) =>
     buildApp(
@@ -27,6 +31,7 @@ describe.each(testDatabaseKinds(process.env))('signing-api on %s', (kind) => {
         DATABASE_URL: database.url,
         KEY_ENCRYPTION_KEY: kek,
         CHECKPOINT_INTERVAL_SECONDS: '0',
+        WITNESS_FILE: join(witnessDir, 'witness.json'),
         ...env,
       }),
       { logger: false },
@@ -34,11 +39,13 @@ describe.each(testDatabaseKinds(process.env))('signing-api on %s', (kind) => {
 
   beforeEach(async () => {
     database = await createTestDatabase(kind, process.env)
+    witnessDir = mkdtempSync(join(tmpdir(), 'docs-mesh-witness-'))
     app = await build()
   })
   afterEach(async () => {
     await app.close()
     await database.drop()
+    rmSync(witnessDir, { recursive: true, force: true })
   })
 
   const sign = (body: unknown, caller = 'bucket-sa') =>
@@ -167,15 +174,14 @@ describe.each(testDatabaseKinds(process.env))('signing-api on %s', (kind) => {
       entry_id: expect.any(Number),
       key_id: expect.stringMatching(/^platform-/),
     })
-    expect(await app.witness.checkpoint()).toBeNull()
-    expect(await verifyCheckpoints(app.database)).toEqual({ valid: true, checkpoints: 1, problems: [] })
+    expect(await verifyCheckpoints(app.database)).toMatchObject({ valid: true, checkpoints: 1, problems: [] })
 
     // Rewrite entry 2 and recompute every hash after it: the chain alone looks valid again.
     const rows = await app.database.db.selectFrom('audit_entries').selectAll().orderBy('id').execute()
     let prev = rows[0]?.hash as string
     for (const row of rows.slice(1)) {
       const data = row.id === 2 ? '{"forged":true}' : row.data
-      const hash = entryHash(prev, row.type, data, row.created_at)
+      const hash = entryHashV2(prev, row.type, data, row.created_at)
       await app.database.db
         .updateTable('audit_entries')
         .set({ data, prev_hash: prev, hash })

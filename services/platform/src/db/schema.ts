@@ -13,6 +13,8 @@ export interface AuditEntryTable {
   created_at: Timestamp
   prev_hash: string
   hash: string
+  /** How `hash` is computed (entry-hash.ts): 1 for the first chains, 2 since. */
+  version: number
 }
 
 export interface UserTable {
@@ -145,6 +147,8 @@ export interface AuditCheckpointTable {
   key_id: string
   signature: string
   signed_at: Timestamp
+  /** 1, 2, 3, ... in signing order, inside the signed message; null on the first (v1) checkpoints. */
+  sequence: number | null
 }
 
 export type BucketStatus = 'active' | 'claimed' | 'withdrawn' | 'expired'
