@@ -17,7 +17,10 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
   // Made (or rotated) at start, so a wrong key-encryption key stops the process now, not at the first request.
   await keys.active()
   const principal = (sa: string) => principalOf(config.TRUST_DOMAIN, config.POD_NAMESPACE, sa)
-  signRoutes(app, { keys, callers: [principal('bucket-sa'), principal('identity-sa')] })
+  signRoutes(app, {
+    keys,
+    purposes: { [principal('bucket-sa')]: 'upload_receipt', [principal('identity-sa')]: 'key_attestation' },
+  })
 
   const witness = createWitness(app.database, keys, {
     file: config.WITNESS_FILE,

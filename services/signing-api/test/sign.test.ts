@@ -135,6 +135,32 @@ describe.each(testDatabaseKinds(process.env))('signing-api on %s', (kind) => {
     expect(await app.database.db.selectFrom('signatures').selectAll().execute()).toEqual([])
   })
 
+  it('signs for each caller its own purpose only, and records who asked', async () => {
+    const receipt = { sha256: digest('r'), purpose: 'upload_receipt', subject_id: 'b1' }
+    const attestation = { sha256: digest('k'), purpose: 'key_attestation', subject_id: 'k1' }
+    for (const [body, caller] of [
+      [attestation, 'bucket-sa'],
+      [receipt, 'identity-sa'],
+    ] as const) {
+      const res = await sign(body, caller)
+      expect(res.statusCode).toBe(403)
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+      expect(res.json().code).toBe('ERR_PURPOSE_FORBIDDEN')
+    }
+    expect(await app.database.db.selectFrom('signatures').selectAll().execute()).toEqual([])
+    expect((await sign(receipt, 'bucket-sa')).statusCode).toBe(200)
+    expect((await sign(attestation, 'identity-sa')).statusCode).toBe(200)
+    const recorded = await app.database.db
+      .selectFrom('signatures')
+      .select(['purpose', 'caller'])
+      .orderBy('purpose')
+      .execute()
+    expect(recorded).toEqual([
+      { purpose: 'key_attestation', caller: 'cluster.local/ns/docs/sa/identity-sa' },
+      { purpose: 'upload_receipt', caller: 'cluster.local/ns/docs/sa/bucket-sa' },
+    ])
+  })
+
   it('rotates a key past its maximum age and still verifies what the old key signed', async () => {
     const first = (await sign({ sha256: digest('a'), purpose: 'upload_receipt', subject_id: 's' })).json()
     await app.database.db

@@ -151,6 +151,16 @@ export interface AuditCheckpointTable {
   sequence: number | null
 }
 
+export interface UploadReservationTable {
+  id: string
+  sender_id: string
+  /** The most the upload may write: its declared length, or the largest upload when undeclared. */
+  bytes: number
+  created_at: Timestamp
+  /** Set when the upload ended (its bucket row now counts, or it failed). */
+  released_at: Timestamp | null
+}
+
 export type BucketStatus = 'active' | 'claimed' | 'withdrawn' | 'expired'
 
 export interface BucketTable {
@@ -184,6 +194,7 @@ export interface BucketTable {
 export interface Database {
   audit_entries: AuditEntryTable
   buckets: BucketTable
+  upload_reservations: UploadReservationTable
   users: UserTable
   session_keys: SessionKeyTable
   sessions: SessionTable
