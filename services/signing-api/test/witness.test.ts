@@ -80,6 +80,13 @@ describe.each(testDatabaseKinds(process.env))('the audit witness on %s', (kind) 
     expect((await verifyAudit(app.database, POLICY)).valid).toBe(true)
   })
 
+  it('signs a first checkpoint as soon as a fresh chain has entries, and only then', async () => {
+    await append(1)
+    expect(await app.witness.firstIfNone()).toMatchObject({ sequence: 1 })
+    await append(1)
+    expect(await app.witness.firstIfNone()).toBeNull()
+  })
+
   it('reports a cut-off tail: entries deleted up to a checkpoint', async () => {
     await append(5)
     await app.witness.checkpoint()

@@ -129,14 +129,26 @@ export function createWitness(handle: DatabaseHandle, keys: SigningKeys, options
     return next
   }
 
-  /** Checkpoints every intervalMs until stopped; a failed round is reported and retried next time. */
-  function schedule(intervalMs: number, onError: (error: unknown) => void): () => void {
-    const timer = setInterval(() => {
-      checkpoint().catch(onError)
-    }, intervalMs)
-    timer.unref()
-    return () => clearInterval(timer)
+  /** Signs now when the chain has entries and no checkpoint yet (a fresh install), so it is not unwitnessed for a whole interval. */
+  async function firstIfNone(): Promise<Checkpoint | null> {
+    const any = await db.selectFrom('audit_checkpoints').select('id').limit(1).executeTakeFirst()
+    return any ? null : checkpoint()
   }
 
-  return { checkpoint, schedule }
+  /**
+   * Checkpoints every intervalMs until stopped, and looks every firstCheckMs for a chain
+   * with no checkpoint at all; a failed round is reported and retried next time.
+   */
+  function schedule(intervalMs: number, onError: (error: unknown) => void, firstCheckMs = 5000): () => void {
+    const timers = [
+      setInterval(() => checkpoint().catch(onError), intervalMs),
+      setInterval(() => firstIfNone().catch(onError), Math.min(firstCheckMs, intervalMs)),
+    ]
+    for (const timer of timers) timer.unref()
+    return () => {
+      for (const timer of timers) clearInterval(timer)
+    }
+  }
+
+  return { checkpoint, firstIfNone, schedule }
 }
