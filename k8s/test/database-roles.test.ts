@@ -3,7 +3,14 @@
 // the others read (and append to the audit chain) and cannot change the rest.
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildApp as buildAdminApp } from '@docs-mesh/admin-api/app'
+import { loadServiceConfig as loadAdminConfig } from '@docs-mesh/admin-api/config'
+import { buildApp as buildBucketApp } from '@docs-mesh/bucket-api/app'
+import { loadServiceConfig as loadBucketConfig } from '@docs-mesh/bucket-api/config'
 import {
   appendAuditEntry,
   connectDatabase,
@@ -12,7 +19,14 @@ import {
   migrateGroup,
   verifyAuditChain,
 } from '@docs-mesh/platform'
-import { hasCommand, requireFor } from '@docs-mesh/platform/testing'
+import {
+  createTestSession,
+  createTestSessionKey,
+  hasCommand,
+  requireFor,
+} from '@docs-mesh/platform/testing'
+import { buildApp as buildVerificationApp } from '@docs-mesh/verification-api/app'
+import { loadServiceConfig as loadVerificationConfig } from '@docs-mesh/verification-api/config'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -106,7 +120,10 @@ describe.skipIf(!ready)('database roles (postgres-init-roles.sh)', () => {
     await expect(
       verification.db.schema.createTable('mine').addColumn('id', 'integer').execute(),
     ).rejects.toThrow(/permission denied/)
-    expect(await verification.db.selectFrom('sessions').selectAll().execute()).toEqual([])
+    // Sessions are none of verification-api's business (it serves no signed-in user).
+    await expect(verification.db.selectFrom('sessions').selectAll().execute()).rejects.toThrow(
+      /permission denied/,
+    )
   })
 
   it('lets admin-api change only the columns its actions need', async () => {
@@ -173,5 +190,136 @@ describe.skipIf(!ready)('database roles (postgres-init-roles.sh)', () => {
       /permission denied/,
     )
     expect((await verifyAuditChain(as('verification_api'))).valid).toBe(true)
+  })
+
+  it("runs each service's own queries as its role, and refuses it every secret column", async () => {
+    await migrateGroup(as('bucket_api'), 'buckets')
+    const identity = as('identity_api')
+    const ISSUER = 'https://docs.test/auth'
+    const key = await createTestSessionKey(identity)
+    const session = (email: string, role: 'user' | 'admin') =>
+      createTestSession(identity, key, {
+        issuer: ISSUER,
+        audience: 'docs-mesh',
+        email,
+        role,
+        mfaVerified: true,
+      })
+    const adminUser = await session('root@example.test', 'admin')
+    const user = await session('user@example.test', 'user')
+    const now = new Date().toISOString()
+    await identity.db
+      .insertInto('user_keys')
+      .values({
+        id: 'uk-1',
+        user_id: user.userId,
+        kind: 'signing',
+        algorithm: 'Ed25519',
+        public_key: 'A'.repeat(43),
+        fingerprint: '0'.repeat(64),
+        attestation_sha256: '0'.repeat(64),
+        attestation_signature_id: 'none',
+        attestation_signature: 'none',
+        attestation_key_id: 'none',
+        created_at: now,
+        superseded_at: null,
+        revoked_at: null,
+      })
+      .execute()
+
+    // The services themselves, each connected as its own role.
+    const blobDir = mkdtempSync(join(tmpdir(), 'docs-roles-blobs-'))
+    const apps = [
+      await buildAdminApp(loadAdminConfig({ DATABASE_URL: urlFor('admin_api'), SESSION_ISSUER: ISSUER }), {
+        logger: false,
+      }),
+      await buildBucketApp(
+        loadBucketConfig({
+          DATABASE_URL: urlFor('bucket_api'),
+          SESSION_ISSUER: ISSUER,
+          BLOB_DIR: blobDir,
+          EXPIRY_INTERVAL_SECONDS: '0',
+          SWEEP_INTERVAL_SECONDS: '0',
+        }),
+        { logger: false },
+      ),
+      await buildVerificationApp(loadVerificationConfig({ DATABASE_URL: urlFor('verification_api') }), {
+        logger: false,
+      }),
+    ]
+    const [adminApp, bucketApp, verificationApp] = apps as [
+      (typeof apps)[number],
+      (typeof apps)[number],
+      (typeof apps)[number],
+    ]
+    try {
+      const asAdmin = { authorization: `Bearer ${adminUser.token}` }
+      for (const url of ['/admin/stats', '/admin/users?q=example', '/admin/audit', '/admin/audit/verify'])
+        expect((await adminApp.inject({ url, headers: asAdmin })).statusCode, url).toBe(200)
+      for (const url of [`/admin/users/${user.userId}/sessions/revoke`, `/admin/keys/uk-1/revoke`])
+        expect((await adminApp.inject({ method: 'POST', url, headers: asAdmin })).statusCode, url).toBe(200)
+      const disabled = await adminApp.inject({
+        method: 'POST',
+        url: `/admin/users/${user.userId}/disable`,
+        headers: asAdmin,
+      })
+      expect(disabled.statusCode).toBe(200)
+
+      const asUser = { authorization: `Bearer ${adminUser.token}` }
+      for (const url of ['/buckets?box=inbox', '/buckets?box=outbox'])
+        expect((await bucketApp.inject({ url, headers: asUser })).statusCode, url).toBe(200)
+
+      expect((await verificationApp.inject({ url: '/verify/keys/uk-1' })).json()).toMatchObject({
+        key_id: 'uk-1',
+        owner: 'user',
+        attested: false,
+        status: 'revoked',
+      })
+      expect((await verificationApp.inject({ url: '/verify/keys' })).statusCode).toBe(200)
+    } finally {
+      for (const app of apps) await app.close()
+      rmSync(blobDir, { recursive: true, force: true })
+    }
+
+    // admin-api revoked and disabled; it cannot take either back.
+    const admin = as('admin_api')
+    for (const undo of [
+      admin.db.updateTable('users').set({ disabled_at: null }).where('id', '=', user.userId),
+      admin.db.updateTable('sessions').set({ revoked_at: null }).where('user_id', '=', user.userId),
+      admin.db.updateTable('user_keys').set({ revoked_at: null }).where('id', '=', 'uk-1'),
+    ])
+      await expect(undo.execute()).rejects.toThrow(/only its owner may change it/)
+    await admin.db
+      .updateTable('signing_keys')
+      .set({ revoked_at: now, revocation_reason: 'test' })
+      .where('key_id', '=', 'none')
+      .execute()
+    // identity-api, the owner, still can (an operator re-enabling an account).
+    await identity.db.updateTable('users').set({ disabled_at: null }).where('id', '=', user.userId).execute()
+
+    const secrets = [
+      'select secret_encrypted from mfa_credentials',
+      'select code_hash from recovery_codes',
+      'select code_verifier from login_attempts',
+      'select private_jwk_encrypted from session_keys',
+      'select code_hash from session_codes',
+      'select subject from oidc_links',
+    ]
+    for (const role of ['bucket_api', 'admin_api', 'verification_api', 'signing_api']) {
+      const client = new pg.Client({ connectionString: urlFor(role) })
+      await client.connect()
+      try {
+        for (const statement of secrets)
+          await expect(client.query(statement), `${role}: ${statement}`).rejects.toThrow(/permission denied/)
+        if (role !== 'bucket_api' && role !== 'admin_api')
+          await expect(client.query('select token_hash from sessions'), role).rejects.toThrow(
+            /permission denied/,
+          )
+        if (role !== 'admin_api')
+          await expect(client.query('select * from users'), role).rejects.toThrow(/permission denied/)
+      } finally {
+        await client.end()
+      }
+    }
   })
 })

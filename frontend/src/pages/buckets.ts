@@ -2,6 +2,7 @@
 import { api, download } from '../api.ts'
 import { link, type Page } from '../app-shell.ts'
 import { type Envelope, OpenError, openFile } from '../crypto/envelope.ts'
+import { checkSignerIsSender, fingerprint, type VerifyAnswer } from '../crypto/key-trust.ts'
 import { loadKeys } from '../crypto/keys.ts'
 import { formatBytes, h, statusLine } from '../dom.ts'
 
@@ -147,11 +148,26 @@ export const bucketPage: Page = async (ctx, { id = '' }) => {
         contentType: bucket.content_type,
         encryption: keys.encryption,
       })
-      const verdict = await api<{ trusted: boolean; reason: string }>('POST', '/verify', {
+      const verdict = await api<VerifyAnswer>('POST', '/verify', {
         sha256: bucket.plaintext_sha256,
         signature: envelope.sender_signature,
         key_id: envelope.sender_key_id,
       })
+      // A valid signature by someone else's key is no signature of the sender's.
+      checkSignerIsSender(verdict, bucket.sender.id, bucket.sender.display_name)
+      const signer = await api<{ jwk: { x: string } }>(
+        'GET',
+        `/verify/keys/${encodeURIComponent(envelope.sender_key_id)}`,
+      )
+      main.append(
+        h(
+          'p',
+          { id: 'sender-key' },
+          `Signed with ${bucket.sender.display_name}’s key, fingerprint `,
+          h('code', { id: 'sender-fingerprint' }, await fingerprint(signer.jwk.x)),
+          '. Ask them whether it matches the one on their keys page.',
+        ),
+      )
       const url = URL.createObjectURL(new Blob([plaintext], { type: bucket.content_type }))
       status.say(
         verdict.trusted

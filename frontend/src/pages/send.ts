@@ -4,13 +4,14 @@ import { api } from '../api.ts'
 import { link, type Page } from '../app-shell.ts'
 import { sealFile } from '../crypto/envelope.ts'
 import { MAX_FILE_BYTES, TYPES, typeProblem } from '../crypto/file-checks.ts'
+import { type AttestedKey, checkRecipientKey, fingerprint, type VerifyAnswer } from '../crypto/key-trust.ts'
 import { loadKeys } from '../crypto/keys.ts'
 import { formatBytes, h, statusLine } from '../dom.ts'
 
 interface Recipient {
   id: string
   display_name: string
-  keys: { encryption: { key_id: string; public_key: string; fingerprint: string } | null }
+  keys: { encryption: (AttestedKey & { fingerprint: string }) | null }
 }
 
 export const sendPage: Page = async (ctx) => {
@@ -25,6 +26,7 @@ export const sendPage: Page = async (ctx) => {
     return
   }
   const status = statusLine()
+  const recipientKey = h('p', { id: 'recipient-key' })
   const progress = h('progress', { value: '0', max: '1', hidden: true, 'aria-label': 'Upload progress' })
   const email = h('input', {
     id: 'recipient',
@@ -71,6 +73,19 @@ export const sendPage: Page = async (ctx) => {
             throw new Error(
               `${recipient.display_name} has not made keys yet, so nothing can be sealed to them.`,
             )
+          status.say('Checking the platform’s attestation of their key…')
+          await checkRecipientKey(recipient.id, recipient.keys.encryption, (body) =>
+            api<VerifyAnswer>('POST', '/verify', body),
+          )
+          recipientKey.replaceChildren(
+            `Sealing to ${recipient.display_name}’s key, fingerprint `,
+            h(
+              'code',
+              { id: 'recipient-fingerprint' },
+              await fingerprint(recipient.keys.encryption.public_key),
+            ),
+            '. Ask them whether it matches the one on their keys page.',
+          )
           status.say('Encrypting…')
           const sealed = await sealFile({
             plaintext: bytes,
@@ -119,5 +134,5 @@ export const sendPage: Page = async (ctx) => {
     expiry,
     submit,
   )
-  main.append(form, progress, status)
+  main.append(form, recipientKey, progress, status)
 }

@@ -22,9 +22,10 @@ GRANT CREATE ON SCHEMA public TO signing_api, identity_api, bucket_api;
 -- migrations table by table (services/platform/src/db/role-grants.ts).
 ALTER DEFAULT PRIVILEGES FOR ROLE signing_api IN SCHEMA public
   GRANT SELECT ON TABLES TO bucket_api, verification_api, identity_api, admin_api;
--- identity (identity-api's): every service checks sessions itself.
-ALTER DEFAULT PRIVILEGES FOR ROLE identity_api IN SCHEMA public
-  GRANT SELECT ON TABLES TO bucket_api, signing_api, verification_api, admin_api;
+-- identity (identity-api's): nothing by default. Its tables hold secrets (sealed
+-- MFA secrets and session keys, recovery-code hashes, PKCE verifiers), so each
+-- service is granted the columns it reads, column by column, by identity-api's
+-- migrations (services/platform/src/db/migrations/identity/0005_column_read_grants.ts).
 -- buckets (bucket-api's): admin-api reads them for its views.
 ALTER DEFAULT PRIVILEGES FOR ROLE bucket_api IN SCHEMA public
   GRANT SELECT ON TABLES TO admin_api;

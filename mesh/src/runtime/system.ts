@@ -227,6 +227,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           // The manifests' values are the cluster's; on this machine the gateway and provider are here.
           PUBLIC_URL: gatewayUrl,
           BLOB_DIR: join(options.dataDir, 'blobs'),
+          // signing-api's witness file beside the database it witnesses, not the pod volume's path.
+          WITNESS_FILE: join(options.dataDir, 'signing-api-witness.json'),
           ...(oidcDir ? { OIDC_ISSUER: oidcIssuer } : {}),
           ...options.appEnv,
         },

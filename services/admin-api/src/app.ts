@@ -6,6 +6,11 @@ import { service } from './service.ts'
 
 export async function buildApp(config: Config, options: { logger?: boolean } = {}): Promise<ServiceApp> {
   const app = await createServiceApp({ service, config, ...options })
-  adminRoutes(app)
+  adminRoutes(app, {
+    coverage: {
+      maxAgeSeconds: config.AUDIT_CHECKPOINT_MAX_AGE_SECONDS,
+      maxEntriesBehind: config.AUDIT_CHECKPOINT_MAX_ENTRIES_BEHIND,
+    },
+  })
   return app
 }

@@ -1,6 +1,6 @@
 // admin-api against a real database: who may use it, what it shows, what its
 // actions change, and that each action lands in the audit chain.
-import { migrateGroup, type ServiceApp } from '@docs-mesh/platform'
+import { entryHashV2, migrateGroup, type ServiceApp, verifyCoverage } from '@docs-mesh/platform'
 import {
   createTestDatabase,
   createTestSession,
@@ -211,9 +211,9 @@ describe.each(testDatabaseKinds(process.env))('admin-api on %s', (kind) => {
     expect(ok).toMatchObject({
       valid: true,
       chain: { valid: true, first_broken_id: null },
-      checkpoints: { checkpoints: 1 },
+      checkpoints: { valid: true, checkpoints: 1, problems: [] },
+      coverage: { valid: true, problem: null },
     })
-    expect(ok.checkpoints.problems.every((p: { problem: string }) => p.problem === 'revoked_key')).toBe(true)
 
     const victim = 2
     await app.database.db
@@ -224,5 +224,61 @@ describe.each(testDatabaseKinds(process.env))('admin-api on %s', (kind) => {
     const broken = (await get('/admin/audit/verify')).json()
     expect(broken).toMatchObject({ valid: false, chain: { valid: false, first_broken_id: victim } })
     expect(broken.chain.breaks[0]).toEqual({ id: victim, reason: 'hash_mismatch' })
+  })
+
+  it('reports a checkpoint signed with a revoked key', async () => {
+    const checkpoint = await signing.witness.checkpoint()
+    await app.database.db
+      .updateTable('signing_keys')
+      .set({ revoked_at: new Date(Date.parse(checkpoint!.signed_at) - 1000).toISOString() })
+      .where('key_id', '=', checkpoint!.key_id)
+      .execute()
+    const verdict = (await get('/admin/audit/verify')).json()
+    expect(verdict.valid).toBe(false)
+    expect(verdict.checkpoints.problems).toContainEqual(
+      expect.objectContaining({ checkpoint_id: checkpoint!.id, problem: 'revoked_key' }),
+    )
+  })
+
+  it('reports a rewritten chain with every hash recomputed and the checkpoints deleted', async () => {
+    // A chain that verified, as the database writer found it.
+    const rows = await app.database.db.selectFrom('audit_entries').selectAll().orderBy('id').execute()
+    let prev = rows[0]!.prev_hash
+    for (const row of rows) {
+      const data = row.id === 1 ? '{"forged":true}' : row.data
+      const hash = entryHashV2(prev, row.type, data, row.created_at)
+      await app.database.db
+        .updateTable('audit_entries')
+        .set({ data, prev_hash: prev, hash, version: 2 })
+        .where('id', '=', row.id)
+        .execute()
+      prev = hash
+    }
+    await app.database.db.deleteFrom('audit_checkpoints').execute()
+    const verdict = (await get('/admin/audit/verify')).json()
+    expect(verdict).toMatchObject({
+      valid: false,
+      chain: { valid: true },
+      checkpoints: { valid: true, checkpoints: 0 },
+      coverage: { valid: false, problem: 'no_checkpoint' },
+    })
+    // And the witness, holding its own record of the last checkpoint, will not vouch for the forgery.
+    await expect(signing.witness.checkpoint()).rejects.toMatchObject({ code: 'ERR_WITNESS_MISMATCH' })
+  })
+
+  it('calls a checkpoint stale once it is older than the allowed age, and a head too far past it uncovered', () => {
+    const latest = { sequence: 1, entry_id: 10, signed_at: new Date(Date.now() - 5000).toISOString() }
+    const policy = { maxAgeSeconds: 1, maxEntriesBehind: 3 }
+    expect(verifyCoverage({ head: { id: 10, hash: 'h' } }, { latest }, policy)).toMatchObject({
+      valid: false,
+      problem: 'stale_checkpoint',
+    })
+    const fresh = { ...latest, signed_at: new Date().toISOString() }
+    expect(verifyCoverage({ head: { id: 13, hash: 'h' } }, { latest: fresh }, policy).valid).toBe(true)
+    expect(verifyCoverage({ head: { id: 14, hash: 'h' } }, { latest: fresh }, policy)).toMatchObject({
+      valid: false,
+      problem: 'head_not_covered',
+      entries_behind: 4,
+    })
   })
 })

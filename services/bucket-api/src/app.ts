@@ -5,6 +5,7 @@ import multipart from '@fastify/multipart'
 import { createFileBlobStore } from './blobs/blob-store.ts'
 import { createHousekeeping, type Housekeeping } from './blobs/housekeeping.ts'
 import { createIdentityClient } from './buckets/identity-client.ts'
+import { createUploadQuota } from './buckets/upload-quota.ts'
 import type { Config } from './config.ts'
 import { bucketRoutes } from './routes/buckets.ts'
 import { recipientRoutes } from './routes/recipients.ts'
@@ -52,10 +53,16 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
   app.decorate('housekeeping', housekeeping)
 
   recipientRoutes(app, { identity })
-  uploadRoute(app, { blobs, identity, signingApiUrl: config.SIGNING_API_URL })
+  const quota = createUploadQuota(app.database, {
+    activeBytes: config.UPLOAD_QUOTA_ACTIVE_BYTES,
+    activeCount: config.UPLOAD_QUOTA_ACTIVE_COUNT,
+    perHour: config.UPLOAD_RATE_PER_HOUR,
+  })
+  uploadRoute(app, { blobs, identity, quota, signingApiUrl: config.SIGNING_API_URL })
   bucketRoutes(app, { blobs })
 
   every(app, 'expire', config.EXPIRY_INTERVAL_SECONDS * 1000, () => housekeeping.expire())
   every(app, 'sweep', config.SWEEP_INTERVAL_SECONDS * 1000, () => housekeeping.sweep())
+  every(app, 'forget-reservations', config.SWEEP_INTERVAL_SECONDS * 1000, () => quota.forgetOld())
   return app
 }

@@ -1,5 +1,5 @@
 // bucket-api's configuration: the platform's settings, the services it calls,
-// where blobs live and how often its housekeeping runs.
+// where blobs live, how often its housekeeping runs, and each sender's upload limits.
 import { loadConfig } from '@docs-mesh/platform'
 import Type from 'typebox'
 
@@ -20,6 +20,13 @@ export const ConfigSchema = Type.Object({
   SWEEP_INTERVAL_SECONDS: Type.Integer({ default: 300, minimum: 0 }),
   /** A blob or upload file younger than this is left alone by the sweeper: its upload may still be running. */
   ORPHAN_GRACE_SECONDS: Type.Integer({ default: 600, minimum: 0 }),
+  /**
+   * Per-sender limits (docs/security-model.md, "Upload quotas"): ciphertext bytes on disk
+   * (100 MiB: twenty of the largest uploads), transfers on disk, and uploads started an hour.
+   */
+  UPLOAD_QUOTA_ACTIVE_BYTES: Type.Integer({ default: 100 * 1024 * 1024, minimum: 1 }),
+  UPLOAD_QUOTA_ACTIVE_COUNT: Type.Integer({ default: 50, minimum: 1 }),
+  UPLOAD_RATE_PER_HOUR: Type.Integer({ default: 30, minimum: 1 }),
 })
 
 export function loadServiceConfig(env: Record<string, string | undefined>) {

@@ -17,13 +17,26 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
   // Made (or rotated) at start, so a wrong key-encryption key stops the process now, not at the first request.
   await keys.active()
   const principal = (sa: string) => principalOf(config.TRUST_DOMAIN, config.POD_NAMESPACE, sa)
-  signRoutes(app, { keys, callers: [principal('bucket-sa'), principal('identity-sa')] })
+  signRoutes(app, {
+    keys,
+    purposes: { [principal('bucket-sa')]: 'upload_receipt', [principal('identity-sa')]: 'key_attestation' },
+  })
 
-  const witness = createWitness(app.database, keys)
+  const witness = createWitness(app.database, keys, {
+    file: config.WITNESS_FILE,
+    onFirstStart: () =>
+      app.log.warn(
+        { file: config.WITNESS_FILE },
+        'no witness file yet: the audit chain in the database is trusted as it is now',
+      ),
+  })
   if (config.CHECKPOINT_INTERVAL_SECONDS > 0) {
-    const stop = witness.schedule(config.CHECKPOINT_INTERVAL_SECONDS * 1000, (err) =>
-      app.log.error({ err }, 'checkpoint failed'),
-    )
+    const failed = (err: unknown) => app.log.error({ err }, 'checkpoint failed')
+    // A round at start, so a restart leaves a fresh checkpoint at once.
+    app.addHook('onReady', async () => {
+      witness.checkpoint().catch(failed)
+    })
+    const stop = witness.schedule(config.CHECKPOINT_INTERVAL_SECONDS * 1000, failed)
     app.addHook('onClose', async () => stop())
   }
   app.decorate('witness', witness)

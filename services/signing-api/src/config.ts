@@ -10,6 +10,12 @@ export const ConfigSchema = Type.Object({
   KEY_MAX_AGE_DAYS: Type.Integer({ default: 90, minimum: 1 }),
   /** How often the witness countersigns the audit chain's head; 0 turns the schedule off. */
   CHECKPOINT_INTERVAL_SECONDS: Type.Integer({ default: 300, minimum: 0 }),
+  /**
+   * The witness's own record of the last checkpoint it signed, outside the shared database:
+   * in the cluster on a volume only signing-api mounts. Losing it makes the next start trust
+   * the database's chain as it then is.
+   */
+  WITNESS_FILE: Type.String({ default: '.data/signing-api/witness.json', minLength: 1 }),
 })
 
 export function loadServiceConfig(env: Record<string, string | undefined>) {

@@ -2,6 +2,9 @@
 // with a fresh key-encryption key, quiet, and no checkpoint schedule (tests
 // call the witness themselves).
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { ServiceApp } from '@docs-mesh/platform'
 import { buildApp } from './app.ts'
 import { loadServiceConfig } from './config.ts'
@@ -12,6 +15,7 @@ export function buildTestSigningApp(databaseUrl: string): Promise<ServiceApp> {
       DATABASE_URL: databaseUrl,
       KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
       CHECKPOINT_INTERVAL_SECONDS: '0',
+      WITNESS_FILE: join(mkdtempSync(join(tmpdir(), 'docs-mesh-witness-')), 'witness.json'),
     }),
     { logger: false },
   )

@@ -1,18 +1,18 @@
 import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
 import { keyAttestationDigest, migrateGroup, type ServiceApp, type UserKeyTable } from '@docs-mesh/platform'
-import { createTestDatabase, type TestDatabase } from '@docs-mesh/platform/testing'
+import { createTestDatabase, type TestDatabase, testDatabaseKinds } from '@docs-mesh/platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
 
-describe('verification-api', () => {
+describe.each(testDatabaseKinds(process.env))('verification-api on %s', (kind) => {
   let database: TestDatabase
   let app: ServiceApp
   const keys: Record<string, { privateKey: KeyObject; x: string }> = {}
   const sha256 = createHash('sha256').update('a document').digest('hex')
 
   beforeAll(async () => {
-    database = await createTestDatabase('sqlite', process.env)
+    database = await createTestDatabase(kind, process.env)
     app = await buildApp(loadServiceConfig({ DATABASE_URL: database.url }), { logger: false })
     await migrateGroup(app.database, 'audit')
     await migrateGroup(app.database, 'signing')
@@ -143,7 +143,12 @@ describe('verification-api', () => {
     const x = createPublicKey(user.privateKey).export({ format: 'jwk' }).x as string
 
     /** A user key row as identity-api stores it, attested by a platform key. */
-    async function userKey(id: string, changes: Partial<UserKeyTable> = {}, attestWith = 'platform-active') {
+    async function userKey(
+      id: string,
+      changes: Partial<UserKeyTable> = {},
+      attestWith = 'platform-active',
+      recorded: { purpose?: string; caller?: string } | null = {},
+    ) {
       await app.database.db
         .insertInto('users')
         .values({
@@ -164,6 +169,23 @@ describe('verification-api', () => {
         created_at: now,
       }
       const digest = keyAttestationDigest(base)
+      const signature = signWith(attestWith, digest).toString('base64url')
+      // signing-api's record of the attestation: what it signed, why and for whom.
+      if (recorded)
+        await app.database.db
+          .insertInto('signatures')
+          .values({
+            signature_id: `sig-${id}`,
+            key_id: attestWith,
+            sha256: digest,
+            purpose: recorded.purpose ?? 'key_attestation',
+            subject_id: id,
+            user_id: base.user_id,
+            signature,
+            caller: recorded.caller ?? 'cluster.local/ns/docs/sa/identity-sa',
+            signed_at: now,
+          })
+          .execute()
       await app.database.db
         .insertInto('user_keys')
         .values({
@@ -171,7 +193,7 @@ describe('verification-api', () => {
           fingerprint: createHash('sha256').update(Buffer.from(x, 'base64url')).digest('hex'),
           attestation_sha256: digest,
           attestation_signature_id: `sig-${id}`,
-          attestation_signature: signWith(attestWith, digest).toString('base64url'),
+          attestation_signature: signature,
           attestation_key_id: attestWith,
           superseded_at: null,
           revoked_at: null,
@@ -190,6 +212,26 @@ describe('verification-api', () => {
       await userKey('user-bad-attester', {}, 'platform-revoked')
       await userKey('user-forged', { attestation_signature: userSig() })
       await userKey('user-encryption', { kind: 'encryption', algorithm: 'X25519' })
+      // A genuine platform signature over the statement, but asked for as something else, by
+      // someone else, or with no record of it at all.
+      await userKey('user-receipt-purpose', {}, 'platform-active', { purpose: 'upload_receipt' })
+      await userKey('user-bucket-caller', {}, 'platform-active', {
+        caller: 'cluster.local/ns/docs/sa/bucket-sa',
+      })
+      await userKey('user-unrecorded', {}, 'platform-active', null)
+    })
+
+    it('calls a key attested only when signing-api recorded a key_attestation asked for by identity-api', async () => {
+      for (const key_id of ['user-receipt-purpose', 'user-bucket-caller', 'user-unrecorded']) {
+        expect((await check({ sha256, signature: userSig(), key_id })).body).toMatchObject({
+          valid: true,
+          trusted: false,
+          reason: 'unattested_key',
+        })
+        expect((await app.inject({ method: 'GET', url: `/verify/keys/${key_id}` })).json().attested).toBe(
+          false,
+        )
+      }
     })
 
     it('trusts a signature by an attested user key', async () => {

@@ -4,10 +4,10 @@
 // views) is audited with the admin who took it.
 import {
   appendAuditEntry,
+  type CoveragePolicy,
   HttpProblem,
   type ServiceApp,
-  verifyAuditChain,
-  verifyCheckpoints,
+  verifyAudit,
 } from '@docs-mesh/platform'
 import { sql } from 'kysely'
 import Type from 'typebox'
@@ -34,11 +34,14 @@ const AuditEntry = Type.Object({
   created_at: Type.String(),
   prev_hash: Type.String(),
   hash: Type.String(),
+  version: Type.Integer({
+    description: 'how the hash is computed: 1 `prev|type|data|ts`, 2 length-prefixed',
+  }),
 })
 
 const UserParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 36 }) })
 
-export function adminRoutes(app: ServiceApp): void {
+export function adminRoutes(app: ServiceApp, options: { coverage: CoveragePolicy }): void {
   const { db } = app.database
   const admin = { session: 'admin' as const }
   const secured = { security: [{ session: [] }], tags: ['admin'] }
@@ -373,15 +376,30 @@ export function adminRoutes(app: ServiceApp): void {
                   problem: Type.String(),
                 }),
               ),
+              latest: Type.Union([
+                Type.Object({
+                  sequence: Type.Union([Type.Integer(), Type.Null()]),
+                  entry_id: Type.Integer(),
+                  signed_at: Type.String(),
+                }),
+                Type.Null(),
+              ]),
+            }),
+            coverage: Type.Object({
+              valid: Type.Boolean(),
+              problem: Type.Union([
+                Type.Enum(['no_checkpoint', 'stale_checkpoint', 'head_not_covered']),
+                Type.Null(),
+              ]),
+              head_id: Type.Union([Type.Integer(), Type.Null()]),
+              checkpoint_entry_id: Type.Union([Type.Integer(), Type.Null()]),
+              entries_behind: Type.Integer(),
+              checkpoint_age_seconds: Type.Union([Type.Integer(), Type.Null()]),
             }),
           }),
         },
       },
     },
-    async () => {
-      const chain = await verifyAuditChain(app.database)
-      const checkpoints = await verifyCheckpoints(app.database)
-      return { valid: chain.valid && checkpoints.valid, chain, checkpoints }
-    },
+    async () => verifyAudit(app.database, options.coverage),
   )
 }

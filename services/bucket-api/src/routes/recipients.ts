@@ -6,8 +6,12 @@ import type { IdentityClient } from '../buckets/identity-client.ts'
 
 const Key = Type.Object({
   key_id: Type.String(),
+  algorithm: Type.String({
+    description: 'with created_at, what the sender’s browser needs to rebuild the attested statement',
+  }),
   public_key: Type.String(),
   fingerprint: Type.String(),
+  created_at: Type.String(),
   attestation: Type.Object({
     signature_id: Type.String(),
     signature: Type.String(),

@@ -5,7 +5,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { DatabaseHandle } from '../db/connect.ts'
 import type { AuditEntryTable, Database } from '../db/schema.ts'
-import { canonicalJson, entryHash, GENESIS_HASH } from './entry-hash.ts'
+import { CURRENT_ENTRY_VERSION, canonicalJson, entryHashV2, GENESIS_HASH } from './entry-hash.ts'
 
 // An arbitrary constant naming the audit chain's advisory lock.
 const AUDIT_LOCK_KEY = 0x617564_6974
@@ -43,7 +43,8 @@ async function insertNext(db: Kysely<Database>, type: string, data: string): Pro
     data,
     created_at: createdAt,
     prev_hash: prevHash,
-    hash: entryHash(prevHash, type, data, createdAt),
+    hash: entryHashV2(prevHash, type, data, createdAt),
+    version: CURRENT_ENTRY_VERSION,
   }
   await db.insertInto('audit_entries').values(entry).execute()
   return entry

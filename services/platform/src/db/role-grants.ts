@@ -42,3 +42,54 @@ export async function grantColumnUpdates(
     )
   }
 }
+
+/**
+ * SELECT on the named columns only, and nothing else of those tables: first
+ * every privilege the role had on them (a table-wide SELECT from the default
+ * privileges of older deployments) is revoked, then the columns granted.
+ * Tables a role must not read at all are listed with no columns.
+ */
+export async function grantColumnSelects(
+  db: Kysely<unknown>,
+  role: ApiRole,
+  grants: Record<string, readonly string[]>,
+): Promise<void> {
+  if ((await existingRoles(db, [role])).length === 0) return
+  for (const [table, columns] of Object.entries(grants)) {
+    await sql`revoke all on ${sql.table(table)} from ${sql.id(role)}`.execute(db)
+    if (columns.length === 0) continue
+    await sql`grant select (${sql.join(columns.map((c) => sql.ref(c)))}) on ${sql.table(table)} to ${sql.id(role)}`.execute(
+      db,
+    )
+  }
+}
+
+/**
+ * Once a revocation column is set, only the table's owner (the service whose
+ * table it is, or a superuser) may change it: another role that may UPDATE it
+ * (admin-api) can revoke, never silently un-revoke. A trigger, on PostgreSQL;
+ * SQLite has one user and no roles to tell apart.
+ */
+export async function guardOnceSet(db: Kysely<unknown>, table: string, column: string): Promise<void> {
+  const { rows } = await sql<{ postgres: boolean }>`select version() like 'PostgreSQL%' as postgres`
+    .execute(db)
+    .catch(() => ({ rows: [{ postgres: false }] }))
+  if (!rows[0]?.postgres) return
+  const fn = `${table}_${column}_once_set`
+  await sql`
+    create or replace function ${sql.id(fn)}() returns trigger language plpgsql as $$
+    begin
+      if old.${sql.raw(column)} is not null
+        and new.${sql.raw(column)} is distinct from old.${sql.raw(column)}
+        and not pg_has_role(current_user, (select relowner from pg_class where oid = tg_relid), 'MEMBER')
+      then
+        raise exception '%.% is set and only its owner may change it', tg_table_name, ${sql.lit(column)}
+          using errcode = 'insufficient_privilege';
+      end if;
+      return new;
+    end
+    $$`.execute(db)
+  await sql`drop trigger if exists ${sql.id(fn)} on ${sql.table(table)}`.execute(db)
+  await sql`create trigger ${sql.id(fn)} before update of ${sql.ref(column)} on ${sql.table(table)}
+    for each row execute function ${sql.id(fn)}()`.execute(db)
+}

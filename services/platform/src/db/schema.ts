@@ -13,6 +13,8 @@ export interface AuditEntryTable {
   created_at: Timestamp
   prev_hash: string
   hash: string
+  /** How `hash` is computed (entry-hash.ts): 1 for the first chains, 2 since. */
+  version: number
 }
 
 export interface UserTable {
@@ -145,6 +147,18 @@ export interface AuditCheckpointTable {
   key_id: string
   signature: string
   signed_at: Timestamp
+  /** 1, 2, 3, ... in signing order, inside the signed message; null on the first (v1) checkpoints. */
+  sequence: number | null
+}
+
+export interface UploadReservationTable {
+  id: string
+  sender_id: string
+  /** The most the upload may write: its declared length, or the largest upload when undeclared. */
+  bytes: number
+  created_at: Timestamp
+  /** Set when the upload ended (its bucket row now counts, or it failed). */
+  released_at: Timestamp | null
 }
 
 export type BucketStatus = 'active' | 'claimed' | 'withdrawn' | 'expired'
@@ -180,6 +194,7 @@ export interface BucketTable {
 export interface Database {
   audit_entries: AuditEntryTable
   buckets: BucketTable
+  upload_reservations: UploadReservationTable
   users: UserTable
   session_keys: SessionKeyTable
   sessions: SessionTable

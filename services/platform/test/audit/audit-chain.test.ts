@@ -4,7 +4,7 @@ import { promisify } from 'node:util'
 import { sql } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { appendAuditEntry } from '../../src/audit/append-entry.ts'
-import { entryHash, GENESIS_HASH } from '../../src/audit/entry-hash.ts'
+import { entryHashV1, entryHashV2, GENESIS_HASH } from '../../src/audit/entry-hash.ts'
 import { verifyAuditChain } from '../../src/audit/verify-chain.ts'
 import { connectDatabase, type DatabaseHandle } from '../../src/db/connect.ts'
 import { migrateGroup } from '../../src/db/migrate.ts'
@@ -32,8 +32,9 @@ describe.each(testDatabaseKinds(process.env))('audit chain on %s', (kind) => {
     const second = await appendAuditEntry(handle, { type: 'bucket.claim', data: { bucket: 'b1' } })
     expect(first).toMatchObject({ id: 1, prev_hash: GENESIS_HASH })
     expect(first.hash).toBe(
-      entryHash(GENESIS_HASH, 'bucket.create', '{"bucket":"b1","size":10}', first.created_at),
+      entryHashV2(GENESIS_HASH, 'bucket.create', '{"bucket":"b1","size":10}', first.created_at),
     )
+    expect(first.version).toBe(2)
     expect(second).toMatchObject({ id: 2, prev_hash: first.hash })
     expect(await verifyAuditChain(handle)).toEqual({
       valid: true,
@@ -71,7 +72,7 @@ describe.each(testDatabaseKinds(process.env))('audit chain on %s', (kind) => {
       .selectAll()
       .where('id', '=', 2)
       .executeTakeFirstOrThrow()
-    const forged = entryHash(row.prev_hash, row.type, '{"user":"mallory"}', row.created_at)
+    const forged = entryHashV2(row.prev_hash, row.type, '{"user":"mallory"}', row.created_at)
     await handle.db
       .updateTable('audit_entries')
       .set({ data: '{"user":"mallory"}', hash: forged })
@@ -89,6 +90,45 @@ describe.each(testDatabaseKinds(process.env))('audit chain on %s', (kind) => {
     const result = await verifyAuditChain(handle)
     expect(result.valid).toBe(false)
     expect(result.first_broken_id).toBe(3)
+  })
+
+  it('hashes entries with an encoding where moving bytes between fields changes the hash', () => {
+    // Under v1 (`prev|type|data|ts`) these two different entries hash the same.
+    const a = [GENESIS_HASH, 'user.sign_in', '{"a":1}|2026', '01-01'] as const
+    const b = [GENESIS_HASH, 'user.sign_in', '{"a":1}', '2026|01-01'] as const
+    expect(entryHashV1(...a)).toBe(entryHashV1(...b))
+    expect(entryHashV2(...a)).not.toBe(entryHashV2(...b))
+  })
+
+  it('still verifies a chain written with v1 hashes that goes on in v2', async () => {
+    // Two entries as the first release wrote them (version 1), then new appends.
+    let prev = GENESIS_HASH
+    for (const id of [1, 2]) {
+      const created_at = new Date().toISOString()
+      const data = `{"old":${id}}`
+      const hash = entryHashV1(prev, 'legacy.entry', data, created_at)
+      await handle.db
+        .insertInto('audit_entries')
+        .values({ id, type: 'legacy.entry', data, created_at, prev_hash: prev, hash, version: 1 })
+        .execute()
+      prev = hash
+    }
+    const third = await appendAuditEntry(handle, { type: 'user.sign_in', data: { user: 'u' } })
+    expect(third).toMatchObject({ id: 3, prev_hash: prev, version: 2 })
+    expect(await verifyAuditChain(handle)).toMatchObject({ valid: true, entries: 3 })
+
+    // Relabelling a later v2 entry as v1 (with a valid v1 hash) is a downgrade, reported where it happens.
+    const fourth = await appendAuditEntry(handle, { type: 'user.sign_in', data: { user: 'v' } })
+    await handle.db
+      .updateTable('audit_entries')
+      .set({ version: 1, hash: entryHashV1(fourth.prev_hash, fourth.type, fourth.data, fourth.created_at) })
+      .where('id', '=', 4)
+      .execute()
+    const downgraded = await verifyAuditChain(handle)
+    expect(downgraded.valid).toBe(false)
+    expect(downgraded.breaks).toEqual([{ id: 4, reason: 'version_downgrade' }])
+    await handle.db.updateTable('audit_entries').set({ version: 7 }).where('id', '=', 4).execute()
+    expect((await verifyAuditChain(handle)).breaks).toContainEqual({ id: 4, reason: 'unknown_version' })
   })
 
   it('refuses an entry type that is not a dotted name', async () => {

@@ -20,11 +20,11 @@ try {
     const key = await keys.rotate('operator request')
     process.stdout.write(`signing with ${key.keyId}\n`)
   } else if (command === 'checkpoint') {
-    const checkpoint = await createWitness(handle, keys).checkpoint()
+    const checkpoint = await createWitness(handle, keys, { file: config.WITNESS_FILE }).checkpoint()
     process.stdout.write(
       checkpoint
-        ? `checkpoint ${checkpoint.id} at entry ${checkpoint.entry_id}\n`
-        : 'nothing new to checkpoint\n',
+        ? `checkpoint ${checkpoint.sequence} (${checkpoint.id}) at entry ${checkpoint.entry_id}\n`
+        : 'the audit chain is empty: nothing to checkpoint\n',
     )
   } else {
     process.stderr.write('usage: operate rotate|checkpoint\n')

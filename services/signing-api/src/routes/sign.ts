@@ -1,8 +1,10 @@
 // POST /sign: the platform signs a SHA-256 digest (Ed25519 over the 32 raw
 // bytes) for bucket-api (upload receipts) and identity-api (user key
-// attestations), records the signature and audits it.
+// attestations), records the signature with its purpose and caller, and
+// audits it. Each caller may ask for its own purpose only: a compromised
+// bucket-api cannot get a key attested, nor identity-api a receipt.
 import { randomUUID } from 'node:crypto'
-import { appendAuditEntry, type ServiceApp } from '@docs-mesh/platform'
+import { appendAuditEntry, HttpProblem, type ServiceApp } from '@docs-mesh/platform'
 import Type from 'typebox'
 import type { SigningKeys } from '../keys/signing-keys.ts'
 
@@ -23,15 +25,30 @@ export const SignResponse = Type.Object({
   signed_at: Type.String({ format: 'date-time' }),
 })
 
-export function signRoutes(app: ServiceApp, options: { keys: SigningKeys; callers: string[] }): void {
+export type SignPurpose = (typeof SignRequest)['properties']['purpose']['enum'][number]
+
+export interface SignRouteOptions {
+  keys: SigningKeys
+  /** Each calling principal and the one purpose it may ask for. */
+  purposes: Record<string, SignPurpose>
+}
+
+export function signRoutes(app: ServiceApp, options: SignRouteOptions): void {
   app.post(
     '/sign',
     {
-      config: { callers: options.callers },
+      config: { callers: Object.keys(options.purposes) },
       schema: { tags: ['signing'], body: SignRequest, response: { 200: SignResponse } },
     },
     async (request) => {
       const { sha256, purpose, subject_id, user_id } = request.body
+      const caller = request.peer?.principal ?? ''
+      if (options.purposes[caller] !== purpose)
+        throw new HttpProblem(
+          403,
+          'ERR_PURPOSE_FORBIDDEN',
+          `${caller} may not ask for a ${purpose} signature`,
+        )
       const { keyId, signature } = await options.keys.signBytes(Buffer.from(sha256, 'hex'))
       const record = {
         signature_id: randomUUID(),
@@ -41,7 +58,7 @@ export function signRoutes(app: ServiceApp, options: { keys: SigningKeys; caller
         subject_id,
         user_id: user_id ?? null,
         signature,
-        caller: request.peer?.principal ?? '',
+        caller,
         signed_at: new Date().toISOString(),
       }
       await app.database.db.insertInto('signatures').values(record).execute()

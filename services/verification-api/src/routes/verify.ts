@@ -3,6 +3,9 @@
 // still trusted? Answers for the platform's keys and for users' signing keys;
 // a user key is trusted only while its attestation (the platform's signature
 // over the key, made when it was registered) checks out and it is not revoked.
+// The attestation checks out only if signing-api's record of that signature
+// says it was made for the purpose `key_attestation` at identity-api's request:
+// a digest signed for anything else, or for another caller, attests nothing.
 import { createPublicKey, verify } from 'node:crypto'
 import { HttpProblem, keyAttestationDigest, type ServiceApp, type UserKeyTable } from '@docs-mesh/platform'
 import Type from 'typebox'
@@ -68,11 +71,31 @@ const jwkOf = (keyId: string, x: string) => ({
 
 const ed25519 = (x: string) => createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
 
-export function verifyRoutes(app: ServiceApp): void {
+export interface VerifyRouteOptions {
+  /** The only caller whose key_attestation signatures attest a key: identity-api's principal. */
+  attestationCaller: string
+}
+
+export function verifyRoutes(app: ServiceApp, options: VerifyRouteOptions): void {
   /** The platform's signature over the user key's registration statement, checked against its platform key. */
   async function attested(key: UserKeyTable): Promise<boolean> {
     const digest = keyAttestationDigest(key)
     if (digest !== key.attestation_sha256) return false
+    const record = await app.database.db
+      .selectFrom('signatures')
+      .select(['key_id', 'sha256', 'purpose', 'subject_id', 'signature', 'caller'])
+      .where('signature_id', '=', key.attestation_signature_id)
+      .executeTakeFirst()
+    if (
+      !record ||
+      record.purpose !== 'key_attestation' ||
+      record.caller !== options.attestationCaller ||
+      record.subject_id !== key.id ||
+      record.sha256 !== digest ||
+      record.key_id !== key.attestation_key_id ||
+      record.signature !== key.attestation_signature
+    )
+      return false
     const platform = await app.database.db
       .selectFrom('signing_keys')
       .select(['public_key', 'revoked_at'])
