@@ -87,8 +87,7 @@ export function verifyRoutes(app: ServiceApp, options: VerifyRouteOptions): void
       .where('signature_id', '=', key.attestation_signature_id)
       .executeTakeFirst()
     if (
-      !record ||
-      record.purpose !== 'key_attestation' ||
+      record?.purpose !== 'key_attestation' ||
       record.caller !== options.attestationCaller ||
       record.subject_id !== key.id ||
       record.sha256 !== digest ||
