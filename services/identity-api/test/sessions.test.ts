@@ -216,12 +216,17 @@ describe.each(testDatabaseKinds(process.env))('sessions on %s', (kind) => {
       const headers = { ...cookies(bob.token, csrf), 'x-csrf-token': csrf }
       const renewed = await f.app.inject({ method: 'POST', url: '/auth/session/renew', headers })
       expect(renewed.statusCode).toBe(200)
+      // The token is in the HttpOnly cookie only: a page script reading the body never sees it.
+      expect(renewed.json()).toEqual({ token_type: 'Bearer', expires_at: expect.any(String) })
       const set = String(renewed.headers['set-cookie'])
-      expect(set).toContain(`docs_mesh_session=${renewed.json().token}`)
+      const token = /docs_mesh_session=([^;]+)/.exec(set)?.[1] ?? ''
+      expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
+      expect(token).not.toBe(bob.token)
+      expect(renewed.body).not.toContain(token)
       expect(set).toMatch(/HttpOnly/)
       expect(set).toMatch(/Secure/)
       expect(set).toMatch(/SameSite=Strict/)
-      const fresh = { ...cookies(renewed.json().token, csrf), 'x-csrf-token': csrf }
+      const fresh = { ...cookies(token, csrf), 'x-csrf-token': csrf }
       const out = await f.app.inject({ method: 'POST', url: '/auth/logout', headers: fresh })
       expect(out.statusCode).toBe(204)
       const cleared = ([] as string[]).concat(out.headers['set-cookie'] ?? [])
