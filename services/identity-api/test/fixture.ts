@@ -81,6 +81,8 @@ export async function startIdentityFixture(
       OIDC_CLIENT_SECRET: CLIENT_SECRET,
       ADMIN_EMAILS: 'carol@docs-mesh.localhost',
       IDENTITY_ENCRYPTION_KEY: kek,
+      // The tests play the sidecar: they add x-forwarded-client-cert and x-envoy-external-address.
+      MESH_SIDECAR: 'true',
       ...env,
     }),
     { logger: false },

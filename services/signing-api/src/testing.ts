@@ -12,6 +12,8 @@ export function buildTestSigningApp(databaseUrl: string): Promise<ServiceApp> {
       DATABASE_URL: databaseUrl,
       KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
       CHECKPOINT_INTERVAL_SECONDS: '0',
+      // The tests' mesh hop plays the sidecar, adding x-forwarded-client-cert.
+      MESH_SIDECAR: 'true',
     }),
     { logger: false },
   )

@@ -27,6 +27,7 @@ describe.each(testDatabaseKinds(process.env))('signing-api on %s', (kind) => {
         DATABASE_URL: database.url,
         KEY_ENCRYPTION_KEY: kek,
         CHECKPOINT_INTERVAL_SECONDS: '0',
+        MESH_SIDECAR: 'true',
         ...env,
       }),
       { logger: false },

@@ -11,6 +11,7 @@ import {
   sha256Hex,
   type UserTable,
 } from '@docs-mesh/platform'
+import type { FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import type { Mfa } from '../mfa/mfa.ts'
 import type { Sessions } from '../sessions/sessions.ts'
@@ -25,6 +26,8 @@ export interface InternalRoutesOptions {
   mfa: Mfa
   frontend: string
   bucket: string
+  /** Per browser binding (limits/auth-limits.ts). */
+  exchangeLimit: (request: FastifyRequest) => Promise<void>
 }
 
 const InternalUser = Type.Object({
@@ -42,6 +45,8 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
     '/internal/session/exchange',
     {
       config: { callers: [options.frontend] },
+      // The body is parsed by then: the limit keys on the browser's binding.
+      preHandler: options.exchangeLimit,
       schema: {
         tags: ['internal'],
         body: Type.Object(

@@ -15,6 +15,7 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify'
 import { callerPlugin, principalOf } from '../caller/caller-plugin.ts'
+import { clientAddressPlugin } from '../caller/client-address.ts'
 import type { BaseConfig } from '../config/load-config.ts'
 import { sessionPlugin } from '../session/session-plugin.ts'
 import { createSessionVerifier } from '../session/verify-session.ts'
@@ -94,8 +95,8 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
           },
     genReqId: requestIdFrom,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
-    // Only the sidecar, on loopback, talks to the app; it sets x-forwarded-for.
-    trustProxy: ['127.0.0.1', '::1'],
+    // X-Forwarded-For is never the client address: see caller/client-address.ts.
+    trustProxy: false,
     connectionTimeout: 30_000,
     requestTimeout: 60_000,
     keepAliveTimeout: 75_000,
@@ -142,8 +143,10 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
     )
   }
 
+  await app.register(clientAddressPlugin, { behindSidecar: config.MESH_SIDECAR })
   await app.register(callerPlugin, {
     self: principalOf(config.TRUST_DOMAIN, config.POD_NAMESPACE, service.serviceAccount),
+    behindSidecar: config.MESH_SIDECAR,
   })
   if (service.database) {
     await app.register(sessionPlugin, {
