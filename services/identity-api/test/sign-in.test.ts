@@ -173,6 +173,22 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect(me.json()).toMatchObject({ code: 'ERR_SESSION_REVOKED' })
   })
 
+  it('a replay from another browser is refused but does not end the session (nobody can sign a user out with a seen code)', async () => {
+    const { code } = await f.signInToCode('alice')
+    const first = await f.exchange(code)
+    expect(first.statusCode).toBe(200)
+    const elsewhere = await f.exchange(code, 'frontend-sa', 'a-binding-from-another-browser')
+    expect(elsewhere.json()).toMatchObject({ status: 400, code: 'ERR_CODE_INVALID' })
+    const me = await f.app.inject({ url: '/auth/me', headers: f.bearer(first.json().token) })
+    expect(me.statusCode).toBe(200)
+    const replays = await f.app.database.db
+      .selectFrom('audit_entries')
+      .select('data')
+      .where('type', '=', 'auth.code_replayed')
+      .execute()
+    expect(replays.some((e) => JSON.parse(e.data).session_id === first.json().session_id)).toBe(false)
+  })
+
   it("binds the code to the browser that signed in: another browser's cookie does not open it (login CSRF)", async () => {
     const { code, binding } = await f.signInToCode('alice')
     expect(binding).toMatch(/^[A-Za-z0-9_-]{43}$/)

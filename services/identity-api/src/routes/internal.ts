@@ -91,8 +91,11 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
           .selectAll()
           .where('code_hash', '=', codeHash)
           .executeTakeFirst()
-        // A code seen twice may have leaked: the session it opened is ended too.
-        if (known?.used_at && (await options.sessions.revoke(known.session_id))) {
+        // A code seen twice from the browser it was bound to may have leaked from there: the session
+        // it opened is ended too. From any other browser it proves nothing (the code alone, say from
+        // a log, is useless there), and ending the session would let anyone who saw it sign the user out.
+        const sameBrowser = known?.binding_hash === sha256Hex(request.body.binding)
+        if (known?.used_at && sameBrowser && (await options.sessions.revoke(known.session_id))) {
           await appendAuditEntry(app.database, {
             type: 'auth.code_replayed',
             data: { session_id: known.session_id },

@@ -11,6 +11,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyRequest,
   LogController,
   type RawServerDefault,
 } from 'fastify'
@@ -49,11 +50,30 @@ export interface CreateAppOptions {
   helmet?: FastifyHelmetOptions
   /** false in tests that want silence; otherwise pino at config.LOG_LEVEL. */
   logger?: boolean
+  /** Where the log goes instead of stdout (tests read it). */
+  logStream?: { write(line: string): void }
   /** Services this one calls, by name → base URL: each one's /health is part of readiness. */
   upstreams?: Record<string, string>
   /** What an unknown route answers; a problem+json 404 unless the service serves pages. */
   notFound?: NotFoundHandler
 }
+
+/**
+ * A request as the access log shows it: single-use secrets in the query (the
+ * sign-in `code` on /app and on the OIDC callback) never reach the log.
+ */
+export function requestForLog(request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: redactQuery(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }
+}
+
+const SECRET_QUERY = /([?&](?:code|state)=)[^&#]*/gi
+export const redactQuery = (url: string): string => url.replace(SECRET_QUERY, '$1[redacted]')
 
 /**
  * While the app closes, responses to requests already in flight say
@@ -84,6 +104,8 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
               'req.headers.cookie',
               'req.headers["x-forwarded-client-cert"]',
             ],
+            serializers: { req: requestForLog },
+            ...(options.logStream ? { stream: options.logStream } : {}),
             ...(config.LOG_PRETTY
               ? {
                   transport: {

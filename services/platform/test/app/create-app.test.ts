@@ -278,6 +278,27 @@ describe('outside a mesh (MESH_SIDECAR unset, as in docker compose)', () => {
   })
 })
 
+describe('access log', () => {
+  it('never writes the query parameter code (the single-use sign-in code), whatever the route', async () => {
+    const database = await createTestDatabase('sqlite', process.env)
+    const lines: string[] = []
+    const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'info' }, { defaultPort: 0 })
+    const app = await createServiceApp({ service, config, logStream: { write: (line) => lines.push(line) } })
+    app.get('/app', async () => ({ ok: true }))
+    try {
+      await app.inject({ url: '/app?code=s3cret-sign-in-code&lang=en' })
+      await app.inject({ url: '/nowhere?x=1&CODE=another-s3cret' })
+      const log = lines.join('')
+      expect(log).toContain('"url":"/app?code=[redacted]&lang=en"')
+      expect(log).toContain('CODE=[redacted]')
+      expect(log).not.toContain('s3cret')
+    } finally {
+      await app.close()
+      await database.drop()
+    }
+  })
+})
+
 describe('graceful shutdown', () => {
   it('lets an in-flight request finish and refuses new connections', async () => {
     const database = await createTestDatabase('sqlite', process.env)
