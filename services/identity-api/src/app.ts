@@ -1,6 +1,7 @@
 // Builds identity-api without listening, for the server and for tests.
 
 import {
+  appendAuditEntry,
   createServiceApp,
   parseKeyEncryptionKey,
   principalOf,
@@ -82,6 +83,12 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
     maxAgeMs: config.SESSION_MAX_AGE_SECONDS * 1000,
   })
   const users = createUsers(app.database, { adminEmails: parseAdminEmails(config.ADMIN_EMAILS) })
+  // ADMIN_EMAILS is the source of truth for the admin role: a change to it holds from this start on.
+  for (const change of await users.syncRoles())
+    await appendAuditEntry(app.database, {
+      type: 'auth.role_changed',
+      data: { ...change, reason: 'ADMIN_EMAILS' },
+    })
   const mfa = createMfa(app.database, { kek })
   const userKeys = createUserKeys(app.database, {
     upstream: app.upstream,

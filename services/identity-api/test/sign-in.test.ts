@@ -1,10 +1,12 @@
 // The OpenID Connect sign-in, end to end over real HTTP against the local
 // provider, and every way to tamper with it.
 import { scriptedBrowser, signInAtProvider } from '@docs-mesh/oidc-provider'
-import { verifyAuditChain } from '@docs-mesh/platform'
+import { createSessionVerifier, verifyAuditChain } from '@docs-mesh/platform'
 import { testDatabaseKinds } from '@docs-mesh/platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CALLBACK, type IdentityFixture, startIdentityFixture } from './fixture.ts'
+import { buildApp } from '../src/app.ts'
+import { loadServiceConfig } from '../src/config.ts'
+import { CALLBACK, type IdentityFixture, PUBLIC_URL, startIdentityFixture } from './fixture.ts'
 
 describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => {
   let f: IdentityFixture
@@ -297,5 +299,52 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect(
       (await f.app.inject({ url: '/auth/oidc/local/login', remoteAddress: '192.0.2.8' })).statusCode,
     ).toBe(302)
+  })
+})
+
+describe.each(testDatabaseKinds(process.env))('the admin list on %s', (kind) => {
+  it('an address taken off ADMIN_EMAILS loses admin on its next request, in every service, not at next sign-in', async () => {
+    const f = await startIdentityFixture(kind)
+    try {
+      const carol = await f.signInWithMfa('carol')
+      expect(carol.user.role).toBe('admin')
+      const verify = createSessionVerifier(f.app.database, {
+        issuer: 'https://localhost:8443/auth',
+        audience: 'docs-mesh',
+      })
+      expect((await verify(carol.token)).role).toBe('admin')
+      // identity-api restarts with the new list (config is read at boot) on the same database.
+      const restarted = await buildApp(
+        loadServiceConfig({
+          DATABASE_URL: f.database.url,
+          SIGNING_API_URL: f.hop.url,
+          PUBLIC_URL,
+          OIDC_ISSUER: f.provider.issuer,
+          OIDC_CLIENT_ID: 'docs-mesh',
+          OIDC_CLIENT_SECRET: 'x'.repeat(32),
+          ADMIN_EMAILS: '',
+          IDENTITY_ENCRYPTION_KEY: f.kek,
+        }),
+        { logger: false },
+      )
+      try {
+        // carol's session, still open from before, is no longer an admin's: here and in admin-api alike.
+        expect((await verify(carol.token)).role).toBe('user')
+        const me = await f.app.inject({ url: '/auth/me', headers: f.bearer(carol.token) })
+        expect(me.json().user.role).toBe('user')
+        const audit = await f.app.database.db
+          .selectFrom('audit_entries')
+          .select('data')
+          .where('type', '=', 'auth.role_changed')
+          .execute()
+        expect(audit.map((e) => JSON.parse(e.data))).toContainEqual(
+          expect.objectContaining({ user_id: carol.user.id, role: 'user' }),
+        )
+      } finally {
+        await restarted.close()
+      }
+    } finally {
+      await f.close()
+    }
   })
 })
