@@ -2,10 +2,12 @@
 import { createServiceApp, type ServiceApp } from '@docs-mesh/platform'
 import type { Config } from './config.ts'
 import { adminRoutes } from './routes/admin.ts'
+import { mfaResetRoutes } from './routes/mfa-reset.ts'
 import { service } from './service.ts'
 
 export async function buildApp(config: Config, options: { logger?: boolean } = {}): Promise<ServiceApp> {
   const app = await createServiceApp({ service, config, ...options })
   adminRoutes(app)
+  mfaResetRoutes(app)
   return app
 }

@@ -42,3 +42,9 @@ export async function grantColumnUpdates(
     )
   }
 }
+
+/** DELETE on a table (admin-api's MFA reset removes a user's factor and recovery codes). */
+export async function grantDelete(db: Kysely<unknown>, table: string, role: ApiRole): Promise<void> {
+  if ((await existingRoles(db, [role])).length === 0) return
+  await sql`grant delete on ${sql.table(table)} to ${sql.id(role)}`.execute(db)
+}
