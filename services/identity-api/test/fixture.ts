@@ -109,8 +109,8 @@ export async function startIdentityFixture(
     if (res.status !== 302) throw new Error(`callback answered ${res.status}: ${await res.text()}`)
     const location = new URL(res.headers.get('location') ?? '')
     const code = location.searchParams.get('code') ?? ''
-    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('docs_mesh_signin='))
-    const binding = /^docs_mesh_signin=([^;]*)/.exec(cookie ?? '')?.[1] ?? ''
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('__Host-docs_mesh_signin='))
+    const binding = /^__Host-docs_mesh_signin=([^;]*)/.exec(cookie ?? '')?.[1] ?? ''
     bindings.set(code, binding)
     return { code, location, binding }
   }

@@ -176,7 +176,7 @@ describe.each(testDatabaseKinds(process.env))('sessions on %s', (kind) => {
 
   describe('in the browser, by cookie', () => {
     const cookies = (token: string, csrf?: string) => ({
-      cookie: `docs_mesh_session=${token}${csrf ? `; docs_mesh_csrf=${csrf}` : ''}`,
+      cookie: `__Host-docs_mesh_session=${token}${csrf ? `; __Host-docs_mesh_csrf=${csrf}` : ''}`,
     })
 
     it('accepts the session cookie for reading', async () => {
@@ -219,7 +219,7 @@ describe.each(testDatabaseKinds(process.env))('sessions on %s', (kind) => {
       // The token is in the HttpOnly cookie only: a page script reading the body never sees it.
       expect(renewed.json()).toEqual({ token_type: 'Bearer', expires_at: expect.any(String) })
       const set = String(renewed.headers['set-cookie'])
-      const token = /docs_mesh_session=([^;]+)/.exec(set)?.[1] ?? ''
+      const token = /__Host-docs_mesh_session=([^;]+)/.exec(set)?.[1] ?? ''
       expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
       expect(token).not.toBe(bob.token)
       expect(renewed.body).not.toContain(token)
@@ -230,8 +230,8 @@ describe.each(testDatabaseKinds(process.env))('sessions on %s', (kind) => {
       const out = await f.app.inject({ method: 'POST', url: '/auth/logout', headers: fresh })
       expect(out.statusCode).toBe(204)
       const cleared = ([] as string[]).concat(out.headers['set-cookie'] ?? [])
-      expect(cleared.some((c) => c.startsWith('docs_mesh_session=;'))).toBe(true)
-      expect(cleared.some((c) => c.startsWith('docs_mesh_csrf=;'))).toBe(true)
+      expect(cleared.some((c) => c.startsWith('__Host-docs_mesh_session=;'))).toBe(true)
+      expect(cleared.some((c) => c.startsWith('__Host-docs_mesh_csrf=;'))).toBe(true)
     })
 
     it('takes the Authorization header over a cookie, and needs no CSRF header with it', async () => {
@@ -239,7 +239,7 @@ describe.each(testDatabaseKinds(process.env))('sessions on %s', (kind) => {
       const res = await f.app.inject({
         method: 'POST',
         url: '/auth/session/renew',
-        headers: { ...f.bearer(bob.token), cookie: 'docs_mesh_session=forged' },
+        headers: { ...f.bearer(bob.token), cookie: '__Host-docs_mesh_session=forged' },
       })
       expect(res.statusCode).toBe(200)
       expect(res.headers['set-cookie']).toBeUndefined()

@@ -42,10 +42,11 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect(q.get('nonce')).toBeTruthy()
     expect(q.get('scope')).toBe('openid email profile')
     const cookie = res.headers.getSetCookie().join('\n')
-    expect(cookie).toContain(`docs_mesh_oidc_state=${q.get('state')}`)
+    expect(cookie).toContain(`__Host-docs_mesh_oidc_state=${q.get('state')}`)
     expect(cookie).toMatch(/HttpOnly/i)
     expect(cookie).toMatch(/Secure/i)
     expect(cookie).toMatch(/SameSite=Lax/i)
+    expect(cookie).toMatch(/Path=\/(;|$)/m)
   })
 
   it('signs alice in: the callback sends the browser to /app with a single-use code, never a token', async () => {
@@ -103,7 +104,7 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect((await go(f.gateway(callback))).status).toBe(302)
     const again = await fetch(f.gateway(callback), {
       redirect: 'manual',
-      headers: { cookie: `docs_mesh_oidc_state=${callback.searchParams.get('state')}` },
+      headers: { cookie: `__Host-docs_mesh_oidc_state=${callback.searchParams.get('state')}` },
     })
     expect(again.status).toBe(400)
     expect(await again.json()).toMatchObject({ code: 'ERR_OIDC_STATE' })
@@ -202,7 +203,7 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect((await f.exchange(attacker.code)).statusCode).toBe(200)
   })
 
-  it('sets the binding cookie HttpOnly, Secure, SameSite=Strict, for /session only, for as long as the code lives', async () => {
+  it('sets the binding cookie HttpOnly, Secure, SameSite=Strict, for the whole origin (__Host-), for as long as the code lives', async () => {
     const go = scriptedBrowser()
     const login = await go(`${f.appUrl}/auth/oidc/local/login`)
     const callback = await signInAtProvider(
@@ -212,11 +213,12 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
       CALLBACK,
     )
     const res = await go(f.gateway(callback))
-    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('docs_mesh_signin=')) ?? ''
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('__Host-docs_mesh_signin=')) ?? ''
     expect(cookie).toMatch(/HttpOnly/i)
     expect(cookie).toMatch(/Secure/i)
     expect(cookie).toMatch(/SameSite=Strict/i)
-    expect(cookie).toMatch(/Path=\/session/)
+    expect(cookie).toMatch(/Path=\/(;|$)/)
+    expect(cookie).not.toMatch(/Domain=/i)
     expect(cookie).toMatch(/Max-Age=60/)
   })
 

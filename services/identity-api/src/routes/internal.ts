@@ -55,7 +55,8 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
             binding: Type.String({
               minLength: 1,
               maxLength: 128,
-              description: 'the docs_mesh_signin cookie the callback set in the browser that signed in',
+              description:
+                'the __Host-docs_mesh_signin cookie the callback set in the browser that signed in',
             }),
           },
           { additionalProperties: false },

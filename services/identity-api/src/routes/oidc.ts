@@ -20,7 +20,8 @@ import type { Users } from '../users/users.ts'
 
 export const LOGIN_ATTEMPT_MS = 10 * 60_000
 export const SESSION_CODE_MS = 60_000
-const STATE_COOKIE = 'docs_mesh_oidc_state'
+// __Host-: Secure, Path=/, no Domain (so the path is the whole origin, not the callback's).
+const STATE_COOKIE = '__Host-docs_mesh_oidc_state'
 
 export interface OidcRoutesOptions {
   provider: string
@@ -38,7 +39,7 @@ const ProviderParams = Type.Object({ provider: Type.String({ pattern: '^[a-z][a-
 
 export function oidcRoutes(app: ServiceApp, options: OidcRoutesOptions): void {
   const { provider, relyingParty } = options
-  const cookiePath = `/auth/oidc/${provider}`
+  const cookiePath = '/'
   const known = (name: string) => {
     if (name !== provider)
       throw new HttpProblem(404, 'ERR_OIDC_UNKNOWN_PROVIDER', `no provider named ${name}`)
