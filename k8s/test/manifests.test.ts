@@ -117,6 +117,12 @@ describe.skipIf(!kubectl)('apps behind their sidecars', () => {
       const container = spec.template.spec.containers[0]
       const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]))
       expect(env, d.metadata.name).toMatchObject({ MESH_SIDECAR: 'true', HOST: '127.0.0.1' })
+      const annotations = (d.spec as { template: { metadata?: { annotations?: Record<string, string> } } })
+        .template.metadata?.annotations
+      // Istio's rewritten probes go to the pod IP unless told otherwise; the app is on loopback.
+      expect(annotations?.['proxy.istio.io/config'], d.metadata.name).toMatch(
+        /REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION: "true"/,
+      )
       const port = container?.ports?.[0]?.containerPort
       const sidecar = objects.find((o) => o.kind === 'Sidecar' && o.metadata.name === d.metadata.name)
       expect((sidecar?.spec as { ingress?: unknown[] } | undefined)?.ingress, d.metadata.name).toEqual([
