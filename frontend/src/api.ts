@@ -15,8 +15,8 @@ export class ApiError extends Error {
 const csrfToken = (): string =>
   document.cookie
     .split('; ')
-    .find((c) => c.startsWith('docs_mesh_csrf='))
-    ?.slice('docs_mesh_csrf='.length) ?? ''
+    .find((c) => c.startsWith('__Host-docs_mesh_csrf='))
+    ?.slice('__Host-docs_mesh_csrf='.length) ?? ''
 
 export async function api<T>(
   method: string,

@@ -54,7 +54,7 @@ describe('the session exchange', () => {
       method: 'POST',
       url: '/session',
       payload: { code: 'good-code' },
-      cookies: { docs_mesh_signin: 'the-binding' },
+      cookies: { '__Host-docs_mesh_signin': 'the-binding' },
     })
     expect(res.statusCode).toBe(200)
     expect(seen.at(-1)).toEqual({
@@ -64,15 +64,15 @@ describe('the session exchange', () => {
     expect(res.body).not.toContain('header.payload.signature')
     expect(res.json()).toMatchObject({ user: { id: 'u1' }, mfa: { enrolled: false } })
     const cookies = ([] as string[]).concat(res.headers['set-cookie'] ?? [])
-    expect(cookies.find((c) => c.startsWith('docs_mesh_signin='))).toMatch(/Max-Age=0/)
-    const session = cookies.find((c) => c.startsWith('docs_mesh_session='))
-    const csrf = cookies.find((c) => c.startsWith('docs_mesh_csrf='))
-    expect(session).toMatch(/^docs_mesh_session=header\.payload\.signature;/)
+    expect(cookies.find((c) => c.startsWith('__Host-docs_mesh_signin='))).toMatch(/Max-Age=0/)
+    const session = cookies.find((c) => c.startsWith('__Host-docs_mesh_session='))
+    const csrf = cookies.find((c) => c.startsWith('__Host-docs_mesh_csrf='))
+    expect(session).toMatch(/^__Host-docs_mesh_session=header\.payload\.signature;/)
     expect(session).toMatch(/HttpOnly/)
     expect(session).toMatch(/Secure/)
     expect(session).toMatch(/SameSite=Strict/)
     expect(Number(/Max-Age=(\d+)/.exec(session ?? '')?.[1])).toBeGreaterThan(3500)
-    expect(csrf).toMatch(/^docs_mesh_csrf=[A-Za-z0-9_-]{43};/)
+    expect(csrf).toMatch(/^__Host-docs_mesh_csrf=[A-Za-z0-9_-]{43};/)
     expect(csrf).not.toMatch(/HttpOnly/)
     expect(res.headers['cache-control']).toBe('no-store')
   })
@@ -82,10 +82,10 @@ describe('the session exchange', () => {
       method: 'POST',
       url: '/session',
       payload: { code: 'replayed' },
-      cookies: { docs_mesh_signin: 'the-binding' },
+      cookies: { '__Host-docs_mesh_signin': 'the-binding' },
     })
     expect(res.json()).toMatchObject({ status: 400, code: 'ERR_CODE_INVALID' })
-    expect(String(res.headers['set-cookie'])).not.toContain('docs_mesh_session=')
+    expect(String(res.headers['set-cookie'])).not.toContain('__Host-docs_mesh_session=')
     // Without the sign-in cookie, the browser did not sign in: identity-api is not even asked.
     const calls = seen.length
     const planted = await app.inject({ method: 'POST', url: '/session', payload: { code: 'good-code' } })

@@ -42,6 +42,11 @@ describe('docker-compose.yml', () => {
     expect(() => loaders[name]?.(env)).not.toThrow()
   })
 
+  it('runs no app as if a sidecar fronted it: compose has no mesh, so no app trusts XFCC', () => {
+    for (const name of Object.keys(loaders))
+      expect(compose.services[name]?.environment?.MESH_SIDECAR, name).toBeUndefined()
+  })
+
   it('points identity-api and the provider at the same client and issuer', () => {
     const identity = compose.services['identity-api']?.environment ?? {}
     const provider = compose.services['oidc-provider']?.environment ?? {}

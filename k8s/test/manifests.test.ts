@@ -99,6 +99,45 @@ describe.skipIf(!kubectl).each(Object.entries(SETS))('%s', (_name, dir) => {
   })
 })
 
+describe.skipIf(!kubectl)('apps behind their sidecars', () => {
+  const objects = kubectl
+    ? parseAllDocuments(execFileSync('kubectl', ['kustomize', SETS.base], { encoding: 'utf8' })).map(
+        (d) => d.toJS() as K8sObject,
+      )
+    : []
+  const deployments = objects.filter((o) => o.kind === 'Deployment')
+
+  it('every app trusts its sidecar (MESH_SIDECAR), listens on loopback, and its Sidecar forwards there', () => {
+    expect(deployments).toHaveLength(6)
+    for (const d of deployments) {
+      const spec = d.spec as {
+        template: {
+          spec: {
+            containers: Array<{
+              env?: Array<{ name: string; value?: string }>
+              ports?: Array<{ containerPort: number }>
+            }>
+          }
+        }
+      }
+      const container = spec.template.spec.containers[0]
+      const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]))
+      expect(env, d.metadata.name).toMatchObject({ MESH_SIDECAR: 'true', HOST: '127.0.0.1' })
+      const annotations = (d.spec as { template: { metadata?: { annotations?: Record<string, string> } } })
+        .template.metadata?.annotations
+      // Istio's rewritten probes go to the pod IP unless told otherwise; the app is on loopback.
+      expect(annotations?.['proxy.istio.io/config'], d.metadata.name).toMatch(
+        /REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION: "true"/,
+      )
+      const port = container?.ports?.[0]?.containerPort
+      const sidecar = objects.find((o) => o.kind === 'Sidecar' && o.metadata.name === d.metadata.name)
+      expect((sidecar?.spec as { ingress?: unknown[] } | undefined)?.ingress, d.metadata.name).toEqual([
+        { port: { number: port, protocol: 'HTTP', name: 'http' }, defaultEndpoint: `127.0.0.1:${port}` },
+      ])
+    }
+  })
+})
+
 describe.skipIf(!kubectl)('the overlays', () => {
   const render = (dir: string) =>
     parseAllDocuments(execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' })).map(

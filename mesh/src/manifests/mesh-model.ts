@@ -165,6 +165,27 @@ function serviceOf(o: K8sObject): MeshService {
   }
 }
 
+/**
+ * A Sidecar that only points inbound traffic at the app on loopback
+ * (ingress[].defaultEndpoint 127.0.0.1:<port>), which is what the local
+ * mesh's sidecars always do; any other Sidecar setting is refused.
+ */
+function checkLoopbackSidecar(o: K8sObject): void {
+  const where = objectRef(o)
+  const spec = onlyKeys(o.spec ?? {}, ['workloadSelector', 'ingress'], `${where} spec`)
+  const ingress = spec.ingress
+  if (!Array.isArray(ingress) || ingress.length === 0)
+    throw new MeshConfigError(`${where}: a Sidecar needs ingress listeners`)
+  for (const listener of ingress as Array<Record<string, unknown>>) {
+    const l = onlyKeys(listener, ['port', 'defaultEndpoint'], `${where} ingress`)
+    const port = (l.port as { number?: unknown } | undefined)?.number
+    if (l.defaultEndpoint !== `127.0.0.1:${port}`)
+      throw new MeshConfigError(
+        `${where}: the local mesh forwards only to the app on loopback (defaultEndpoint 127.0.0.1:${port})`,
+      )
+  }
+}
+
 function gatewayOf(o: K8sObject): GatewayModel {
   const where = objectRef(o)
   const spec = onlyKeys(o.spec ?? {}, ['selector', 'servers'], `${where} spec`)
@@ -299,6 +320,9 @@ export function buildMeshModel(objects: K8sObject[], options: { trustDomain?: st
         break
       case 'VirtualService':
         model.virtualServices.push(virtualServiceOf(o))
+        break
+      case 'Sidecar':
+        checkLoopbackSidecar(o)
         break
       default:
         if (UNSUPPORTED_ISTIO.test(o.apiVersion)) {

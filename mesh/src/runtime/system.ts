@@ -219,6 +219,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           ...s.workload.env,
           PATH: pathFor(s.dir),
           HOST: '127.0.0.1',
+          // A sidecar fronts every app here: it trusts x-forwarded-client-cert and x-envoy-external-address.
+          MESH_SIDECAR: 'true',
           PORT: String(appPorts[s.name]),
           HTTP_PROXY: `http://127.0.0.1:${mesh.state.workloads[s.name]?.proxyPort}`,
           NO_PROXY: 'localhost,127.0.0.1,::1',

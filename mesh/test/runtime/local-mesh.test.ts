@@ -91,6 +91,21 @@ describe('local mesh on k8s/base with stand-in apps', () => {
     })
   })
 
+  it('sets the client address as Envoy with numTrustedProxies 0: the TCP peer, whatever the client wrote', async () => {
+    // Envoy source/common/http/conn_manager_utility.cc: an edge request gets the peer appended to
+    // x-forwarded-for and x-envoy-external-address replaced with the trusted (peer) address; Istio's
+    // gatewayTopology.numTrustedProxies defaults to 0 (istio.io: ops/configuration/traffic-management/network-topologies).
+    const res = await meshCurl(ctx, 'ingress', {
+      method: 'GET',
+      url: `${gateway}/auth/me`,
+      headers: { 'x-forwarded-for': '198.51.100.7', 'x-envoy-external-address': '198.51.100.7' },
+    })
+    const seen = json(res.body)
+    expect(seen.app).toBe('identity-api')
+    expect(seen.headers['x-envoy-external-address']).toMatch(/^(127\.0\.0\.1|::1|::ffff:127\.0\.0\.1)$/)
+    expect(seen.headers['x-forwarded-for']).toBe(`198.51.100.7, ${seen.headers['x-envoy-external-address']}`)
+  })
+
   it('routes through the gateway by string prefix, with the catch-all last', async () => {
     const authx = await meshCurl(ctx, 'ingress', { method: 'GET', url: `${gateway}/authx` })
     expect(json(authx.body).app).toBe('identity-api')

@@ -2,6 +2,7 @@
 import { createServiceApp, type ServiceApp } from '@docs-mesh/platform'
 import type { Config } from './config.ts'
 import { adminRoutes } from './routes/admin.ts'
+import { mfaResetRoutes } from './routes/mfa-reset.ts'
 import { service } from './service.ts'
 
 export async function buildApp(config: Config, options: { logger?: boolean } = {}): Promise<ServiceApp> {
@@ -12,5 +13,6 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
       maxEntriesBehind: config.AUDIT_CHECKPOINT_MAX_ENTRIES_BEHIND,
     },
   })
+  mfaResetRoutes(app)
   return app
 }

@@ -65,6 +65,7 @@ export async function startBucketFixture(
   const identity = await buildIdentityApp(
     loadIdentityConfig({
       DATABASE_URL: database.url,
+      MESH_SIDECAR: 'true',
       SIGNING_API_URL: attestHop.url,
       SESSION_ISSUER: ISSUER,
       // No one signs in through a provider here: sessions are made as identity-api makes them.
@@ -75,9 +76,12 @@ export async function startBucketFixture(
     }),
     { logger: false },
   )
-  const verification = await buildVerificationApp(loadVerificationConfig({ DATABASE_URL: database.url }), {
-    logger: false,
-  })
+  const verification = await buildVerificationApp(
+    loadVerificationConfig({ DATABASE_URL: database.url, MESH_SIDECAR: 'true' }),
+    {
+      logger: false,
+    },
+  )
   const identityHop = await startMeshHop(identity, { caller: 'bucket-sa', callee: 'identity-sa' })
   const signingHop = await startMeshHop(signing, { caller: 'bucket-sa', callee: 'signing-sa' })
 
@@ -120,6 +124,7 @@ export async function startBucketFixture(
     BLOB_DIR: blobDir,
     EXPIRY_INTERVAL_SECONDS: '0',
     SWEEP_INTERVAL_SECONDS: '0',
+    MESH_SIDECAR: 'true',
     ...env,
   }
   const app = await buildApp(loadServiceConfig(settings), { logger: false })

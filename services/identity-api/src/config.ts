@@ -27,8 +27,13 @@ export const ConfigSchema = Type.Object({
   SESSION_MAX_AGE_SECONDS: Type.Integer({ default: 12 * 3600, minimum: 60 }),
   /** A session signing key older than this is replaced at start (its tokens still verify). */
   SESSION_KEY_MAX_AGE_DAYS: Type.Integer({ default: 30, minimum: 1 }),
-  /** Per client address and minute, on each of login, callback and MFA verification. */
+  /**
+   * Per minute, on each of sign-in start, callback, code exchange and MFA verification: per client
+   * address (as the gateway vouches for it) and, where the request names one, per account as well.
+   */
   AUTH_RATE_LIMIT_PER_MINUTE: Type.Integer({ default: 30, minimum: 1 }),
+  /** MFA enrolments per account and hour (each hashes ten recovery codes with Argon2id). */
+  MFA_ENROL_LIMIT_PER_HOUR: Type.Integer({ default: 5, minimum: 1 }),
 })
 
 export function loadServiceConfig(env: Record<string, string | undefined>) {

@@ -81,6 +81,8 @@ export async function startIdentityFixture(
       OIDC_CLIENT_SECRET: CLIENT_SECRET,
       ADMIN_EMAILS: 'carol@docs-mesh.localhost',
       IDENTITY_ENCRYPTION_KEY: kek,
+      // The tests play the sidecar: they add x-forwarded-client-cert and x-envoy-external-address.
+      MESH_SIDECAR: 'true',
       ...env,
     }),
     { logger: false },
@@ -107,8 +109,8 @@ export async function startIdentityFixture(
     if (res.status !== 302) throw new Error(`callback answered ${res.status}: ${await res.text()}`)
     const location = new URL(res.headers.get('location') ?? '')
     const code = location.searchParams.get('code') ?? ''
-    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('docs_mesh_signin='))
-    const binding = /^docs_mesh_signin=([^;]*)/.exec(cookie ?? '')?.[1] ?? ''
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('__Host-docs_mesh_signin='))
+    const binding = /^__Host-docs_mesh_signin=([^;]*)/.exec(cookie ?? '')?.[1] ?? ''
     bindings.set(code, binding)
     return { code, location, binding }
   }

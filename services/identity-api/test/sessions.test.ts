@@ -176,7 +176,7 @@ describe.each(testDatabaseKinds(process.env))('sessions on %s', (kind) => {
 
   describe('in the browser, by cookie', () => {
     const cookies = (token: string, csrf?: string) => ({
-      cookie: `docs_mesh_session=${token}${csrf ? `; docs_mesh_csrf=${csrf}` : ''}`,
+      cookie: `__Host-docs_mesh_session=${token}${csrf ? `; __Host-docs_mesh_csrf=${csrf}` : ''}`,
     })
 
     it('accepts the session cookie for reading', async () => {
@@ -216,17 +216,22 @@ describe.each(testDatabaseKinds(process.env))('sessions on %s', (kind) => {
       const headers = { ...cookies(bob.token, csrf), 'x-csrf-token': csrf }
       const renewed = await f.app.inject({ method: 'POST', url: '/auth/session/renew', headers })
       expect(renewed.statusCode).toBe(200)
+      // The token is in the HttpOnly cookie only: a page script reading the body never sees it.
+      expect(renewed.json()).toEqual({ token_type: 'Bearer', expires_at: expect.any(String) })
       const set = String(renewed.headers['set-cookie'])
-      expect(set).toContain(`docs_mesh_session=${renewed.json().token}`)
+      const token = /__Host-docs_mesh_session=([^;]+)/.exec(set)?.[1] ?? ''
+      expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
+      expect(token).not.toBe(bob.token)
+      expect(renewed.body).not.toContain(token)
       expect(set).toMatch(/HttpOnly/)
       expect(set).toMatch(/Secure/)
       expect(set).toMatch(/SameSite=Strict/)
-      const fresh = { ...cookies(renewed.json().token, csrf), 'x-csrf-token': csrf }
+      const fresh = { ...cookies(token, csrf), 'x-csrf-token': csrf }
       const out = await f.app.inject({ method: 'POST', url: '/auth/logout', headers: fresh })
       expect(out.statusCode).toBe(204)
       const cleared = ([] as string[]).concat(out.headers['set-cookie'] ?? [])
-      expect(cleared.some((c) => c.startsWith('docs_mesh_session=;'))).toBe(true)
-      expect(cleared.some((c) => c.startsWith('docs_mesh_csrf=;'))).toBe(true)
+      expect(cleared.some((c) => c.startsWith('__Host-docs_mesh_session=;'))).toBe(true)
+      expect(cleared.some((c) => c.startsWith('__Host-docs_mesh_csrf=;'))).toBe(true)
     })
 
     it('takes the Authorization header over a cookie, and needs no CSRF header with it', async () => {
@@ -234,7 +239,7 @@ describe.each(testDatabaseKinds(process.env))('sessions on %s', (kind) => {
       const res = await f.app.inject({
         method: 'POST',
         url: '/auth/session/renew',
-        headers: { ...f.bearer(bob.token), cookie: 'docs_mesh_session=forged' },
+        headers: { ...f.bearer(bob.token), cookie: '__Host-docs_mesh_session=forged' },
       })
       expect(res.statusCode).toBe(200)
       expect(res.headers['set-cookie']).toBeUndefined()

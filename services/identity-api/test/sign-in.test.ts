@@ -1,10 +1,12 @@
 // The OpenID Connect sign-in, end to end over real HTTP against the local
 // provider, and every way to tamper with it.
 import { scriptedBrowser, signInAtProvider } from '@docs-mesh/oidc-provider'
-import { verifyAuditChain } from '@docs-mesh/platform'
+import { createSessionVerifier, verifyAuditChain } from '@docs-mesh/platform'
 import { testDatabaseKinds } from '@docs-mesh/platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CALLBACK, type IdentityFixture, startIdentityFixture } from './fixture.ts'
+import { buildApp } from '../src/app.ts'
+import { loadServiceConfig } from '../src/config.ts'
+import { CALLBACK, type IdentityFixture, PUBLIC_URL, startIdentityFixture } from './fixture.ts'
 
 describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => {
   let f: IdentityFixture
@@ -40,10 +42,11 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect(q.get('nonce')).toBeTruthy()
     expect(q.get('scope')).toBe('openid email profile')
     const cookie = res.headers.getSetCookie().join('\n')
-    expect(cookie).toContain(`docs_mesh_oidc_state=${q.get('state')}`)
+    expect(cookie).toContain(`__Host-docs_mesh_oidc_state=${q.get('state')}`)
     expect(cookie).toMatch(/HttpOnly/i)
     expect(cookie).toMatch(/Secure/i)
     expect(cookie).toMatch(/SameSite=Lax/i)
+    expect(cookie).toMatch(/Path=\/(;|$)/m)
   })
 
   it('signs alice in: the callback sends the browser to /app with a single-use code, never a token', async () => {
@@ -101,7 +104,7 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect((await go(f.gateway(callback))).status).toBe(302)
     const again = await fetch(f.gateway(callback), {
       redirect: 'manual',
-      headers: { cookie: `docs_mesh_oidc_state=${callback.searchParams.get('state')}` },
+      headers: { cookie: `__Host-docs_mesh_oidc_state=${callback.searchParams.get('state')}` },
     })
     expect(again.status).toBe(400)
     expect(await again.json()).toMatchObject({ code: 'ERR_OIDC_STATE' })
@@ -173,6 +176,22 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect(me.json()).toMatchObject({ code: 'ERR_SESSION_REVOKED' })
   })
 
+  it('a replay from another browser is refused but does not end the session (nobody can sign a user out with a seen code)', async () => {
+    const { code } = await f.signInToCode('alice')
+    const first = await f.exchange(code)
+    expect(first.statusCode).toBe(200)
+    const elsewhere = await f.exchange(code, 'frontend-sa', 'a-binding-from-another-browser')
+    expect(elsewhere.json()).toMatchObject({ status: 400, code: 'ERR_CODE_INVALID' })
+    const me = await f.app.inject({ url: '/auth/me', headers: f.bearer(first.json().token) })
+    expect(me.statusCode).toBe(200)
+    const replays = await f.app.database.db
+      .selectFrom('audit_entries')
+      .select('data')
+      .where('type', '=', 'auth.code_replayed')
+      .execute()
+    expect(replays.some((e) => JSON.parse(e.data).session_id === first.json().session_id)).toBe(false)
+  })
+
   it("binds the code to the browser that signed in: another browser's cookie does not open it (login CSRF)", async () => {
     const { code, binding } = await f.signInToCode('alice')
     expect(binding).toMatch(/^[A-Za-z0-9_-]{43}$/)
@@ -184,7 +203,7 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect((await f.exchange(attacker.code)).statusCode).toBe(200)
   })
 
-  it('sets the binding cookie HttpOnly, Secure, SameSite=Strict, for /session only, for as long as the code lives', async () => {
+  it('sets the binding cookie HttpOnly, Secure, SameSite=Strict, for the whole origin (__Host-), for as long as the code lives', async () => {
     const go = scriptedBrowser()
     const login = await go(`${f.appUrl}/auth/oidc/local/login`)
     const callback = await signInAtProvider(
@@ -194,11 +213,12 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
       CALLBACK,
     )
     const res = await go(f.gateway(callback))
-    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('docs_mesh_signin=')) ?? ''
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('__Host-docs_mesh_signin=')) ?? ''
     expect(cookie).toMatch(/HttpOnly/i)
     expect(cookie).toMatch(/Secure/i)
     expect(cookie).toMatch(/SameSite=Strict/i)
-    expect(cookie).toMatch(/Path=\/session/)
+    expect(cookie).toMatch(/Path=\/(;|$)/)
+    expect(cookie).not.toMatch(/Domain=/i)
     expect(cookie).toMatch(/Max-Age=60/)
   })
 
@@ -281,5 +301,52 @@ describe.each(testDatabaseKinds(process.env))('OpenID sign-in on %s', (kind) => 
     expect(
       (await f.app.inject({ url: '/auth/oidc/local/login', remoteAddress: '192.0.2.8' })).statusCode,
     ).toBe(302)
+  })
+})
+
+describe.each(testDatabaseKinds(process.env))('the admin list on %s', (kind) => {
+  it('an address taken off ADMIN_EMAILS loses admin on its next request, in every service, not at next sign-in', async () => {
+    const f = await startIdentityFixture(kind)
+    try {
+      const carol = await f.signInWithMfa('carol')
+      expect(carol.user.role).toBe('admin')
+      const verify = createSessionVerifier(f.app.database, {
+        issuer: 'https://localhost:8443/auth',
+        audience: 'docs-mesh',
+      })
+      expect((await verify(carol.token)).role).toBe('admin')
+      // identity-api restarts with the new list (config is read at boot) on the same database.
+      const restarted = await buildApp(
+        loadServiceConfig({
+          DATABASE_URL: f.database.url,
+          SIGNING_API_URL: f.hop.url,
+          PUBLIC_URL,
+          OIDC_ISSUER: f.provider.issuer,
+          OIDC_CLIENT_ID: 'docs-mesh',
+          OIDC_CLIENT_SECRET: 'x'.repeat(32),
+          ADMIN_EMAILS: '',
+          IDENTITY_ENCRYPTION_KEY: f.kek,
+        }),
+        { logger: false },
+      )
+      try {
+        // carol's session, still open from before, is no longer an admin's: here and in admin-api alike.
+        expect((await verify(carol.token)).role).toBe('user')
+        const me = await f.app.inject({ url: '/auth/me', headers: f.bearer(carol.token) })
+        expect(me.json().user.role).toBe('user')
+        const audit = await f.app.database.db
+          .selectFrom('audit_entries')
+          .select('data')
+          .where('type', '=', 'auth.role_changed')
+          .execute()
+        expect(audit.map((e) => JSON.parse(e.data))).toContainEqual(
+          expect.objectContaining({ user_id: carol.user.id, role: 'user' }),
+        )
+      } finally {
+        await restarted.close()
+      }
+    } finally {
+      await f.close()
+    }
   })
 })

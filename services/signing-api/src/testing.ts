@@ -16,6 +16,8 @@ export function buildTestSigningApp(databaseUrl: string): Promise<ServiceApp> {
       KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
       CHECKPOINT_INTERVAL_SECONDS: '0',
       WITNESS_FILE: join(mkdtempSync(join(tmpdir(), 'docs-mesh-witness-')), 'witness.json'),
+      // The tests' mesh hop plays the sidecar, adding x-forwarded-client-cert.
+      MESH_SIDECAR: 'true',
     }),
     { logger: false },
   )

@@ -32,6 +32,7 @@ describe.each(testDatabaseKinds(process.env))('signing-api on %s', (kind) => {
         KEY_ENCRYPTION_KEY: kek,
         CHECKPOINT_INTERVAL_SECONDS: '0',
         WITNESS_FILE: join(witnessDir, 'witness.json'),
+        MESH_SIDECAR: 'true',
         ...env,
       }),
       { logger: false },

@@ -1,6 +1,8 @@
 // TOTP MFA for a user: enrolment (a pending secret until the first good code),
 // verification with replay refusal, and the lockout: five failures in a row
 // lock the account's MFA for fifteen minutes, whatever session they came from.
+// Each attempt is counted before its code is checked (one conditional UPDATE),
+// so guesses sent in parallel cannot all be judged before the lock falls.
 import { randomUUID } from 'node:crypto'
 import { appendAuditEntry, type DatabaseHandle, HttpProblem, open, seal } from '@docs-mesh/platform'
 import { sql } from 'kysely'
@@ -34,34 +36,90 @@ export function createMfa(handle: DatabaseHandle, options: MfaOptions) {
   const now = options.now ?? (() => new Date())
   const aad = (userId: string) => `mfa:${userId}`
 
-  async function fail(userId: string, sessionId: string, reason: string): Promise<never> {
-    const row = await handle.db
+  /**
+   * Takes one attempt from the account's budget before any code is checked,
+   * in one conditional UPDATE: of any number of guesses sent at once, at most
+   * MAX_FAILURES get a row back; the rest are refused unseen. An expired lock
+   * starts a fresh budget. Returns null when the budget is spent.
+   */
+  async function reserveAttempt(userId: string) {
+    const at = now().toISOString()
+    return handle.db
       .updateTable('mfa_credentials')
-      .set({ failed_attempts: sql`failed_attempts + 1` })
+      .set({
+        failed_attempts: sql<number>`case when locked_until is not null then 1 else failed_attempts + 1 end`,
+        locked_until: null,
+      })
       .where('user_id', '=', userId)
-      .returning(['failed_attempts'])
-      .executeTakeFirstOrThrow()
-    await appendAuditEntry(handle, {
-      type: 'mfa.verify_failed',
-      data: { user_id: userId, session_id: sessionId, reason, failed_attempts: row.failed_attempts },
-    })
-    if (row.failed_attempts >= MAX_FAILURES) {
-      const until = new Date(now().getTime() + LOCKOUT_MS)
-      await handle.db
-        .updateTable('mfa_credentials')
-        .set({ locked_until: until.toISOString(), failed_attempts: 0 })
-        .where('user_id', '=', userId)
-        .execute()
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('locked_until', 'is', null), eb('failed_attempts', '<', MAX_FAILURES)]),
+          eb('locked_until', '<=', at),
+        ]),
+      )
+      .returning(['failed_attempts', 'secret_encrypted', 'enabled_at'])
+      .executeTakeFirst()
+  }
+
+  /** Why no attempt was left: not enrolled (409) or locked (429). */
+  async function refuse(userId: string, sessionId: string): Promise<never> {
+    const credential = await handle.db
+      .selectFrom('mfa_credentials')
+      .select(['locked_until'])
+      .where('user_id', '=', userId)
+      .executeTakeFirst()
+    if (!credential) throw new HttpProblem(409, 'ERR_MFA_NOT_ENROLLED', 'set up MFA first')
+    if (credential.locked_until) throw lockedProblem(new Date(credential.locked_until))
+    // The budget is spent by attempts still being judged (or by a process that died
+    // while judging one): lock now, so the account cannot stay stuck without a lock.
+    return lockOut(userId, sessionId)
+  }
+
+  async function lockOut(userId: string, sessionId: string): Promise<never> {
+    const until = new Date(now().getTime() + LOCKOUT_MS)
+    const locked = await handle.db
+      .updateTable('mfa_credentials')
+      .set({ locked_until: until.toISOString() })
+      .where('user_id', '=', userId)
+      .where('locked_until', 'is', null)
+      .where('failed_attempts', '>=', MAX_FAILURES)
+      .executeTakeFirst()
+    if (locked.numUpdatedRows === 1n) {
       await appendAuditEntry(handle, {
         type: 'mfa.lockout',
         data: { user_id: userId, session_id: sessionId, locked_until: until.toISOString() },
       })
       throw lockedProblem(until)
     }
+    const current = await handle.db
+      .selectFrom('mfa_credentials')
+      .select(['locked_until'])
+      .where('user_id', '=', userId)
+      .executeTakeFirst()
+    throw lockedProblem(current?.locked_until ? new Date(current.locked_until) : until)
+  }
+
+  /** An attempt refused before any code was checked does not count. */
+  async function giveBack(userId: string): Promise<void> {
+    await handle.db
+      .updateTable('mfa_credentials')
+      .set({ failed_attempts: sql<number>`failed_attempts - 1` })
+      .where('user_id', '=', userId)
+      .where('failed_attempts', '>', 0)
+      .execute()
+  }
+
+  /** A reserved attempt that failed: it already counts; the last one of the budget locks. */
+  async function fail(userId: string, sessionId: string, attempt: number, reason: string): Promise<never> {
+    await appendAuditEntry(handle, {
+      type: 'mfa.verify_failed',
+      data: { user_id: userId, session_id: sessionId, reason, failed_attempts: attempt },
+    })
+    if (attempt >= MAX_FAILURES) return lockOut(userId, sessionId)
     throw new HttpProblem(
       400,
       reason === 'replayed' ? 'ERR_MFA_CODE_USED' : 'ERR_MFA_CODE_INVALID',
-      `${reason === 'replayed' ? 'that code was already used' : 'that code is not right'}; ${MAX_FAILURES - row.failed_attempts} attempts left before a ${LOCKOUT_MS / 60_000}-minute lockout`,
+      `${reason === 'replayed' ? 'that code was already used' : 'that code is not right'}; ${MAX_FAILURES - attempt} attempts left before a ${LOCKOUT_MS / 60_000}-minute lockout`,
     )
   }
 
@@ -147,14 +205,9 @@ export function createMfa(handle: DatabaseHandle, options: MfaOptions) {
       sessionId: string,
       proof: MfaProof,
     ): Promise<{ method: 'totp' | 'recovery_code'; recovery_codes_left: number }> {
-      const credential = await handle.db
-        .selectFrom('mfa_credentials')
-        .selectAll()
-        .where('user_id', '=', userId)
-        .executeTakeFirst()
-      if (!credential) throw new HttpProblem(409, 'ERR_MFA_NOT_ENROLLED', 'set up MFA first')
-      if (credential.locked_until && Date.parse(credential.locked_until) > now().getTime())
-        throw lockedProblem(new Date(credential.locked_until))
+      const credential = await reserveAttempt(userId)
+      if (!credential) return refuse(userId, sessionId)
+      const attempt = Number(credential.failed_attempts)
 
       const at = now()
       let method: 'totp' | 'recovery_code'
@@ -162,7 +215,7 @@ export function createMfa(handle: DatabaseHandle, options: MfaOptions) {
         method = 'totp'
         const secret = open(options.kek, credential.secret_encrypted, aad(userId)).toString()
         const step = matchTotp(secret, proof.code, at.getTime())
-        if (step === null) return fail(userId, sessionId, 'wrong_code')
+        if (step === null) return fail(userId, sessionId, attempt, 'wrong_code')
         // Atomic: of two requests with the same code, one moves last_used_step and the other finds it moved.
         const taken = await handle.db
           .updateTable('mfa_credentials')
@@ -170,15 +223,17 @@ export function createMfa(handle: DatabaseHandle, options: MfaOptions) {
           .where('user_id', '=', userId)
           .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', step)]))
           .executeTakeFirst()
-        if (taken.numUpdatedRows !== 1n) return fail(userId, sessionId, 'replayed')
+        if (taken.numUpdatedRows !== 1n) return fail(userId, sessionId, attempt, 'replayed')
       } else {
         method = 'recovery_code'
-        if (!credential.enabled_at)
+        if (!credential.enabled_at) {
+          await giveBack(userId)
           throw new HttpProblem(
             409,
             'ERR_MFA_NOT_ENROLLED',
             'confirm the enrolment with a code from the app first',
           )
+        }
         const unused = await handle.db
           .selectFrom('recovery_codes')
           .select(['id', 'code_hash'])
@@ -189,21 +244,25 @@ export function createMfa(handle: DatabaseHandle, options: MfaOptions) {
         for (const row of unused) {
           if (await recoveryCodeMatches(proof.recoveryCode, row.code_hash)) matched = row.id
         }
-        if (!matched) return fail(userId, sessionId, 'wrong_recovery_code')
+        if (!matched) return fail(userId, sessionId, attempt, 'wrong_recovery_code')
         const used = await handle.db
           .updateTable('recovery_codes')
           .set({ used_at: at.toISOString() })
           .where('id', '=', matched)
           .where('used_at', 'is', null)
           .executeTakeFirst()
-        if (used.numUpdatedRows !== 1n) return fail(userId, sessionId, 'replayed')
+        if (used.numUpdatedRows !== 1n) return fail(userId, sessionId, attempt, 'replayed')
       }
 
       const confirmed = credential.enabled_at === null
       await handle.db.transaction().execute(async (trx) => {
         await trx
           .updateTable('mfa_credentials')
-          .set({ failed_attempts: 0, enabled_at: credential.enabled_at ?? at.toISOString() })
+          .set({
+            failed_attempts: 0,
+            locked_until: null,
+            enabled_at: credential.enabled_at ?? at.toISOString(),
+          })
           .where('user_id', '=', userId)
           .execute()
         await trx

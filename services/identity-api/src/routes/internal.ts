@@ -11,6 +11,7 @@ import {
   sha256Hex,
   type UserTable,
 } from '@docs-mesh/platform'
+import type { FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import type { Mfa } from '../mfa/mfa.ts'
 import type { Sessions } from '../sessions/sessions.ts'
@@ -25,6 +26,8 @@ export interface InternalRoutesOptions {
   mfa: Mfa
   frontend: string
   bucket: string
+  /** Per browser binding (limits/auth-limits.ts). */
+  exchangeLimit: (request: FastifyRequest) => Promise<void>
 }
 
 const InternalUser = Type.Object({
@@ -42,6 +45,8 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
     '/internal/session/exchange',
     {
       config: { callers: [options.frontend] },
+      // The body is parsed by then: the limit keys on the browser's binding.
+      preHandler: options.exchangeLimit,
       schema: {
         tags: ['internal'],
         body: Type.Object(
@@ -50,7 +55,8 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
             binding: Type.String({
               minLength: 1,
               maxLength: 128,
-              description: 'the docs_mesh_signin cookie the callback set in the browser that signed in',
+              description:
+                'the __Host-docs_mesh_signin cookie the callback set in the browser that signed in',
             }),
           },
           { additionalProperties: false },
@@ -86,8 +92,11 @@ export function internalRoutes(app: ServiceApp, options: InternalRoutesOptions):
           .selectAll()
           .where('code_hash', '=', codeHash)
           .executeTakeFirst()
-        // A code seen twice may have leaked: the session it opened is ended too.
-        if (known?.used_at && (await options.sessions.revoke(known.session_id))) {
+        // A code seen twice from the browser it was bound to may have leaked from there: the session
+        // it opened is ended too. From any other browser it proves nothing (the code alone, say from
+        // a log, is useless there), and ending the session would let anyone who saw it sign the user out.
+        const sameBrowser = known?.binding_hash === sha256Hex(request.body.binding)
+        if (known?.used_at && sameBrowser && (await options.sessions.revoke(known.session_id))) {
           await appendAuditEntry(app.database, {
             type: 'auth.code_replayed',
             data: { session_id: known.session_id },

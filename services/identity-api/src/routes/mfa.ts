@@ -2,18 +2,27 @@
 // otpauth URI, a QR code and ten recovery codes, once; the first good code
 // confirms it. Verification marks the session MFA-verified.
 import { HttpProblem, type ServiceApp } from '@docs-mesh/platform'
+import type { FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import type { Mfa } from '../mfa/mfa.ts'
 import type { Users } from '../users/users.ts'
 
 export function mfaRoutes(
   app: ServiceApp,
-  options: { mfa: Mfa; users: Users; rateLimitPerMinute: number },
+  options: {
+    mfa: Mfa
+    users: Users
+    /** Per address and per account (limits/auth-limits.ts). */
+    verifyLimit: (request: FastifyRequest) => Promise<void>
+    /** Per account: each enrolment costs ten Argon2id hashes. */
+    enrolLimit: (request: FastifyRequest) => Promise<void>
+  },
 ): void {
   app.post(
     '/auth/mfa/enroll',
     {
       config: { session: 'user' },
+      onRequest: options.enrolLimit,
       schema: {
         tags: ['mfa'],
         security: [{ session: [] }],
@@ -37,7 +46,8 @@ export function mfaRoutes(
   app.post(
     '/auth/mfa/verify',
     {
-      config: { session: 'user', rateLimit: { max: options.rateLimitPerMinute, timeWindow: 60_000 } },
+      config: { session: 'user' },
+      onRequest: options.verifyLimit,
       schema: {
         tags: ['mfa'],
         security: [{ session: [] }],

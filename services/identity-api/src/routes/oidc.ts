@@ -12,6 +12,7 @@ import {
   SIGN_IN_COOKIE_PATH,
   sha256Hex,
 } from '@docs-mesh/platform'
+import type { FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import type { RelyingParty } from '../oidc/relying-party.ts'
 import type { Sessions } from '../sessions/sessions.ts'
@@ -19,7 +20,8 @@ import type { Users } from '../users/users.ts'
 
 export const LOGIN_ATTEMPT_MS = 10 * 60_000
 export const SESSION_CODE_MS = 60_000
-const STATE_COOKIE = 'docs_mesh_oidc_state'
+// __Host-: Secure, Path=/, no Domain (so the path is the whole origin, not the callback's).
+const STATE_COOKIE = '__Host-docs_mesh_oidc_state'
 
 export interface OidcRoutesOptions {
   provider: string
@@ -27,15 +29,17 @@ export interface OidcRoutesOptions {
   relyingParty: RelyingParty
   users: Users
   sessions: Sessions
-  rateLimitPerMinute: number
+  /** The sign-in limits (limits/auth-limits.ts), per client address: no account is known yet. */
+  limits: { start: SignInLimit; callback: SignInLimit }
 }
+
+type SignInLimit = (request: FastifyRequest) => Promise<void>
 
 const ProviderParams = Type.Object({ provider: Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$' }) })
 
 export function oidcRoutes(app: ServiceApp, options: OidcRoutesOptions): void {
   const { provider, relyingParty } = options
-  const cookiePath = `/auth/oidc/${provider}`
-  const rateLimit = { max: options.rateLimitPerMinute, timeWindow: 60_000 }
+  const cookiePath = '/'
   const known = (name: string) => {
     if (name !== provider)
       throw new HttpProblem(404, 'ERR_OIDC_UNKNOWN_PROVIDER', `no provider named ${name}`)
@@ -59,7 +63,7 @@ export function oidcRoutes(app: ServiceApp, options: OidcRoutesOptions): void {
   app.get(
     '/auth/oidc/:provider/login',
     {
-      config: { rateLimit },
+      onRequest: options.limits.start,
       schema: { tags: ['sign-in'], params: ProviderParams },
     },
     async (request, reply) => {
@@ -98,7 +102,7 @@ export function oidcRoutes(app: ServiceApp, options: OidcRoutesOptions): void {
   app.get(
     '/auth/oidc/:provider/callback',
     {
-      config: { rateLimit },
+      onRequest: options.limits.callback,
       schema: {
         tags: ['sign-in'],
         params: ProviderParams,
@@ -149,7 +153,7 @@ export function oidcRoutes(app: ServiceApp, options: OidcRoutesOptions): void {
         codeVerifier: attempt.code_verifier,
       })
       const { user, created } = await options.users.signIn(provider, identity)
-      const sessionId = await options.sessions.start(user.id, request.ip)
+      const sessionId = await options.sessions.start(user.id, request.clientAddress)
       const code = randomBytes(32).toString('base64url')
       // Binds the code to this browser: the exchange needs the cookie too (no login CSRF with a planted code).
       const binding = randomBytes(32).toString('base64url')
@@ -167,7 +171,13 @@ export function oidcRoutes(app: ServiceApp, options: OidcRoutesOptions): void {
         .execute()
       await appendAuditEntry(app.database, {
         type: 'auth.sign_in',
-        data: { user_id: user.id, session_id: sessionId, provider, new_user: created, client_ip: request.ip },
+        data: {
+          user_id: user.id,
+          session_id: sessionId,
+          provider,
+          new_user: created,
+          client_ip: request.clientAddress,
+        },
       })
       reply.setCookie(SIGN_IN_COOKIE, binding, {
         path: SIGN_IN_COOKIE_PATH,

@@ -21,6 +21,13 @@ export const TokenResponse = Type.Object({
   expires_at: Type.String({ format: 'date-time' }),
 })
 
+/** The renewed token is in the body for bearer clients only; a cookie client gets it in its cookie. */
+const RenewResponse = Type.Object({
+  token: Type.Optional(Type.String({ description: 'absent when the session came by cookie' })),
+  token_type: Type.Literal('Bearer'),
+  expires_at: Type.String({ format: 'date-time' }),
+})
+
 export function sessionRoutes(
   app: ServiceApp,
   options: { keys: SessionKeys; sessions: Sessions; users: Users; mfa: Mfa; sessionMaxAgeSeconds: number },
@@ -82,13 +89,17 @@ export function sessionRoutes(
     '/auth/session/renew',
     {
       config: { session: 'user' },
-      schema: { tags: ['sessions'], security: [{ session: [] }], response: { 200: TokenResponse } },
+      schema: { tags: ['sessions'], security: [{ session: [] }], response: { 200: RenewResponse } },
     },
     async (request, reply) => {
       const issued = await options.sessions.issueToken(request.session!.sessionId)
-      // The browser's token lives in its cookie; an API client takes it from the body.
-      if (request.sessionSource === 'cookie')
+      reply.header('cache-control', 'no-store')
+      // The browser's token lives in its HttpOnly cookie and never in a body a page script could read;
+      // an API client (bearer) takes it from the body.
+      if (request.sessionSource === 'cookie') {
         setSessionCookies(reply, issued.token, { maxAgeSeconds: options.sessionMaxAgeSeconds })
+        return { token_type: 'Bearer' as const, expires_at: issued.expiresAt.toISOString() }
+      }
       return {
         token: issued.token,
         token_type: 'Bearer' as const,

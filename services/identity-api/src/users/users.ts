@@ -1,6 +1,9 @@
 // Users as identity-api keeps them: found by their provider's subject, made
-// at their first sign-in, admin when their e-mail is on the configured list
-// (checked at every sign-in, so taking an address off the list takes effect).
+// at their first sign-in, admin when their e-mail is on the configured list.
+// The list is config, read once at boot; at boot every user's role is made to
+// agree with it (syncRoles), and every service reads the role from the users
+// row on every request, so an address taken off the list loses admin on its
+// next request once identity-api runs with the new list, not at next sign-in.
 import { randomUUID } from 'node:crypto'
 import { type DatabaseHandle, HttpProblem, type UserKeyTable, type UserTable } from '@docs-mesh/platform'
 import type { ProviderIdentity } from '../oidc/relying-party.ts'
@@ -80,6 +83,34 @@ export function createUsers(handle: DatabaseHandle, options: { adminEmails: Set<
           })
           .execute()
         return { user, created: true }
+      })
+    },
+
+    /** Makes every role agree with the list; returns who changed, for the audit trail. */
+    async syncRoles(): Promise<Array<{ user_id: string; email: string; role: UserTable['role'] }>> {
+      const admins = [...options.adminEmails]
+      return handle.db.transaction().execute(async (trx) => {
+        const demoted = await trx
+          .updateTable('users')
+          .set({ role: 'user' })
+          .where('role', '=', 'admin')
+          .$if(admins.length > 0, (q) => q.where('email', 'not in', admins))
+          .returning(['id', 'email'])
+          .execute()
+        const promoted =
+          admins.length === 0
+            ? []
+            : await trx
+                .updateTable('users')
+                .set({ role: 'admin' })
+                .where('role', '=', 'user')
+                .where('email', 'in', admins)
+                .returning(['id', 'email'])
+                .execute()
+        return [
+          ...demoted.map((u) => ({ user_id: u.id, email: u.email, role: 'user' as const })),
+          ...promoted.map((u) => ({ user_id: u.id, email: u.email, role: 'admin' as const })),
+        ]
       })
     },
 

@@ -11,10 +11,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyRequest,
   LogController,
   type RawServerDefault,
 } from 'fastify'
 import { callerPlugin, principalOf } from '../caller/caller-plugin.ts'
+import { clientAddressPlugin } from '../caller/client-address.ts'
 import type { BaseConfig } from '../config/load-config.ts'
 import { sessionPlugin } from '../session/session-plugin.ts'
 import { createSessionVerifier } from '../session/verify-session.ts'
@@ -50,11 +52,30 @@ export interface CreateAppOptions {
   helmet?: FastifyHelmetOptions
   /** false in tests that want silence; otherwise pino at config.LOG_LEVEL. */
   logger?: boolean
+  /** Where the log goes instead of stdout (tests read it). */
+  logStream?: { write(line: string): void }
   /** Services this one calls, by name → base URL: each one's /health is part of readiness. */
   upstreams?: Record<string, string>
   /** What an unknown route answers; a problem+json 404 unless the service serves pages. */
   notFound?: NotFoundHandler
 }
+
+/**
+ * A request as the access log shows it: single-use secrets in the query (the
+ * sign-in `code` on /app and on the OIDC callback) never reach the log.
+ */
+export function requestForLog(request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: redactQuery(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }
+}
+
+const SECRET_QUERY = /([?&](?:code|state)=)[^&#]*/gi
+export const redactQuery = (url: string): string => url.replace(SECRET_QUERY, '$1[redacted]')
 
 /**
  * While the app closes, responses to requests already in flight say
@@ -85,6 +106,8 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
               'req.headers.cookie',
               'req.headers["x-forwarded-client-cert"]',
             ],
+            serializers: { req: requestForLog },
+            ...(options.logStream ? { stream: options.logStream } : {}),
             ...(config.LOG_PRETTY
               ? {
                   transport: {
@@ -96,8 +119,8 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
           },
     genReqId: requestIdFrom,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
-    // Only the sidecar, on loopback, talks to the app; it sets x-forwarded-for.
-    trustProxy: ['127.0.0.1', '::1'],
+    // X-Forwarded-For is never the client address: see caller/client-address.ts.
+    trustProxy: false,
     connectionTimeout: 30_000,
     requestTimeout: 60_000,
     keepAliveTimeout: 75_000,
@@ -148,8 +171,10 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
     )
   }
 
+  await app.register(clientAddressPlugin, { behindSidecar: config.MESH_SIDECAR })
   await app.register(callerPlugin, {
     self: principalOf(config.TRUST_DOMAIN, config.POD_NAMESPACE, service.serviceAccount),
+    behindSidecar: config.MESH_SIDECAR,
   })
   if (service.database) {
     await app.register(sessionPlugin, {

@@ -1,4 +1,5 @@
 export { type CallerPluginOptions, callerPlugin, principalOf, readPeer } from './caller-plugin.ts'
+export { clientAddressOf, clientAddressPlugin } from './client-address.ts'
 export {
   isSpiffeId,
   type PeerIdentity,

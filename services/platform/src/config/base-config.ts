@@ -2,7 +2,14 @@
 import Type from 'typebox'
 
 export const BaseConfigSchema = Type.Object({
+  /** Where the app listens; loopback only when MESH_SIDECAR is set (the sidecar is its one way in). */
   HOST: Type.String({ default: '127.0.0.1' }),
+  /**
+   * true when a mesh sidecar fronts this app (the local mesh, Istio): only then does the app take the
+   * caller's identity from x-forwarded-client-cert and the client address from x-envoy-external-address,
+   * headers the sidecar sets. Unset (docker compose, a bare process), both headers are refused or ignored.
+   */
+  MESH_SIDECAR: Type.Boolean({ default: false }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   LOG_PRETTY: Type.Boolean({ default: false }),
   /** A postgres:// URL selects PostgreSQL; anything else is a SQLite file path. */

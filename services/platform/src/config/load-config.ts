@@ -28,8 +28,9 @@ export function loadConfig<P extends TProperties>(
     PORT: Type.Integer({ default: service.defaultPort, minimum: 0, maximum: 65535 }),
     ...(service.schema?.properties ?? ({} as P)),
   })
+  let config: ServiceConfig<P>
   try {
-    return envSchema({ schema, data: { ...env }, env: false, dotenv: false }) as ServiceConfig<P>
+    config = envSchema({ schema, data: { ...env }, env: false, dotenv: false }) as ServiceConfig<P>
   } catch (error) {
     const errors = (
       error as {
@@ -45,4 +46,11 @@ export function loadConfig<P extends TProperties>(
       }),
     )
   }
+  // Behind a sidecar the app trusts headers only the sidecar may set: nobody else may reach it.
+  if (config.MESH_SIDECAR && !isLoopback(config.HOST))
+    throw new ConfigError([`HOST must be a loopback address when MESH_SIDECAR is true, not ${config.HOST}`])
+  return config
 }
+
+const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host)

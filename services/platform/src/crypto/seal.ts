@@ -4,6 +4,8 @@
 // open). Format: v1.<nonce>.<sealed>.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 
+const TAG_LENGTH = 16
+
 export class KeyEncryptionError extends Error {
   readonly code = 'ERR_KEY_ENCRYPTION'
 }
@@ -17,7 +19,7 @@ export function parseKeyEncryptionKey(value: string): Buffer {
 
 export function seal(kek: Buffer, plaintext: Buffer, keyId: string): string {
   const nonce = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', kek, nonce)
+  const cipher = createCipheriv('aes-256-gcm', kek, nonce, { authTagLength: TAG_LENGTH })
   cipher.setAAD(Buffer.from(keyId))
   const sealed = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()])
   return `v1.${nonce.toString('base64url')}.${sealed.toString('base64url')}`
@@ -28,11 +30,16 @@ export function open(kek: Buffer, sealedText: string, keyId: string): Buffer {
   if (version !== 'v1' || !nonce || !sealed)
     throw new KeyEncryptionError(`sealed value ${keyId} is not in v1 format`)
   const data = Buffer.from(sealed, 'base64url')
-  const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(nonce, 'base64url'))
+  // A full 16-byte tag, always: GCM also "verifies" 4- to 15-byte tags, and a short one is forgeable.
+  if (data.length < TAG_LENGTH)
+    throw new KeyEncryptionError(`sealed value ${keyId} is too short to hold its authentication tag`)
+  const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(nonce, 'base64url'), {
+    authTagLength: TAG_LENGTH,
+  })
   decipher.setAAD(Buffer.from(keyId))
-  decipher.setAuthTag(data.subarray(data.length - 16))
   try {
-    return Buffer.concat([decipher.update(data.subarray(0, data.length - 16)), decipher.final()])
+    decipher.setAuthTag(data.subarray(data.length - TAG_LENGTH))
+    return Buffer.concat([decipher.update(data.subarray(0, data.length - TAG_LENGTH)), decipher.final()])
   } catch {
     throw new KeyEncryptionError(`sealed value ${keyId} does not open with this key-encryption key`)
   }

@@ -93,3 +93,9 @@ export async function guardOnceSet(db: Kysely<unknown>, table: string, column: s
   await sql`create trigger ${sql.id(fn)} before update of ${sql.ref(column)} on ${sql.table(table)}
     for each row execute function ${sql.id(fn)}()`.execute(db)
 }
+
+/** DELETE on a table (admin-api's MFA reset removes a user's factor and recovery codes). */
+export async function grantDelete(db: Kysely<unknown>, table: string, role: ApiRole): Promise<void> {
+  if ((await existingRoles(db, [role])).length === 0) return
+  await sql`grant delete on ${sql.table(table)} to ${sql.id(role)}`.execute(db)
+}

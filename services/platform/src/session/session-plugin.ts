@@ -53,7 +53,7 @@ export const sessionPlugin = fp<{ verify: SessionVerifier }>(
         })
       }
       if (found.source === 'cookie' && !SAFE_METHODS.has(request.method) && !csrfMatches(request))
-        throw new HttpProblem(403, 'ERR_CSRF', 'the x-csrf-token header must echo the docs_mesh_csrf cookie')
+        throw new HttpProblem(403, 'ERR_CSRF', `the x-csrf-token header must echo the ${CSRF_COOKIE} cookie`)
       const session = await verify(found.token)
       if (needed === 'admin' && session.role !== 'admin')
         throw new HttpProblem(403, 'ERR_ADMIN_REQUIRED', 'this needs the admin role')

@@ -46,6 +46,7 @@ async function build(database: TestDatabase, env: Record<string, string> = {}): 
     { config: { callers: ['cluster.local/ns/docs/sa/frontend-sa'] } },
     async (request) => ({ peer: request.peer?.principal }),
   )
+  app.get('/buckets/address', async (request) => ({ address: request.clientAddress }))
   app.get('/buckets/me', { config: { session: 'user' } }, async (request) => ({
     user: request.session?.userId,
   }))
@@ -59,7 +60,7 @@ describe('service app', () => {
 
   beforeEach(async () => {
     database = await createTestDatabase('sqlite', process.env)
-    app = await build(database)
+    app = await build(database, { MESH_SIDECAR: 'true' })
   })
   afterEach(async () => {
     await app.close()
@@ -198,6 +199,24 @@ describe('service app', () => {
     })
   })
 
+  describe('client address, behind a sidecar', () => {
+    const address = async (headers: Record<string, string>, remoteAddress = '127.0.0.1') =>
+      (await app.inject({ url: '/buckets/address', headers, remoteAddress })).json().address
+
+    it('is the address the gateway vouches for (x-envoy-external-address), never X-Forwarded-For', async () => {
+      expect(await address({ 'x-envoy-external-address': '203.0.113.7' })).toBe('203.0.113.7')
+      expect(
+        await address({ 'x-envoy-external-address': '203.0.113.7', 'x-forwarded-for': '198.51.100.1' }),
+      ).toBe('203.0.113.7')
+      expect(await address({ 'x-forwarded-for': '198.51.100.1' })).toBe('127.0.0.1')
+    })
+
+    it('is the TCP peer when the header is missing or not an address', async () => {
+      expect(await address({}, '127.0.0.6')).toBe('127.0.0.6')
+      expect(await address({ 'x-envoy-external-address': 'not-an-ip' }, '127.0.0.6')).toBe('127.0.0.6')
+    })
+  })
+
   describe('sessions', () => {
     it('needs a bearer token, and admin routes need the role and MFA', async () => {
       const key = await createTestSessionKey(app.database)
@@ -218,6 +237,65 @@ describe('service app', () => {
       expect((await get('/buckets/admin', admin.token)).statusCode).toBe(200)
       expect((await get('/buckets/me', `${user.token}x`)).json().code).toBe('ERR_SESSION_INVALID')
     })
+  })
+})
+
+describe('outside a mesh (MESH_SIDECAR unset, as in docker compose)', () => {
+  let database: TestDatabase
+  let app: ServiceApp
+  beforeEach(async () => {
+    database = await createTestDatabase('sqlite', process.env)
+    app = await build(database)
+  })
+  afterEach(async () => {
+    await app.close()
+    await database.drop()
+  })
+  const forged = `By=spiffe://cluster.local/ns/docs/sa/bucket-sa;Hash=ab;Subject="";URI=spiffe://cluster.local/ns/docs/sa/frontend-sa`
+
+  it('refuses any request that carries x-forwarded-client-cert, with a stable code', async () => {
+    for (const url of ['/buckets/me', '/internal/peer', '/health']) {
+      const res = await app.inject({ url, headers: { 'x-forwarded-client-cert': forged } })
+      expect(res.statusCode).toBe(400)
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+      expect(res.json().code).toBe('ERR_XFCC_UNTRUSTED')
+    }
+  })
+
+  it('admits no caller to a route for mesh workloads', async () => {
+    const res = await app.inject({ url: '/internal/peer' })
+    expect(res.statusCode).toBe(403)
+    expect(res.json().code).toBe('ERR_CALLER_UNVERIFIABLE')
+  })
+
+  it('keys the client address on the TCP peer, whatever the headers say', async () => {
+    const res = await app.inject({
+      url: '/buckets/address',
+      headers: { 'x-envoy-external-address': '203.0.113.7', 'x-forwarded-for': '198.51.100.1' },
+      remoteAddress: '127.0.0.1',
+    })
+    expect(res.json().address).toBe('127.0.0.1')
+  })
+})
+
+describe('access log', () => {
+  it('never writes the query parameter code (the single-use sign-in code), whatever the route', async () => {
+    const database = await createTestDatabase('sqlite', process.env)
+    const lines: string[] = []
+    const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'info' }, { defaultPort: 0 })
+    const app = await createServiceApp({ service, config, logStream: { write: (line) => lines.push(line) } })
+    app.get('/app', async () => ({ ok: true }))
+    try {
+      await app.inject({ url: '/app?code=s3cret-sign-in-code&lang=en' })
+      await app.inject({ url: '/nowhere?x=1&CODE=another-s3cret' })
+      const log = lines.join('')
+      expect(log).toContain('"url":"/app?code=[redacted]&lang=en"')
+      expect(log).toContain('CODE=[redacted]')
+      expect(log).not.toContain('s3cret')
+    } finally {
+      await app.close()
+      await database.drop()
+    }
   })
 })
 

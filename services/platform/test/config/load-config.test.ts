@@ -55,4 +55,13 @@ describe('loadConfig', () => {
   it('refuses a port out of range', () => {
     expect(() => loadConfig({ PORT: '70000' }, { defaultPort: 8000 })).toThrow(/PORT/)
   })
+
+  it('keeps an app behind a sidecar on loopback: MESH_SIDECAR with a non-loopback HOST is refused', () => {
+    expect(loadConfig({ MESH_SIDECAR: 'true' }, { defaultPort: 8000 }).HOST).toBe('127.0.0.1')
+    expect(loadConfig({ MESH_SIDECAR: 'true', HOST: '::1' }, { defaultPort: 8000 }).MESH_SIDECAR).toBe(true)
+    expect(() => loadConfig({ MESH_SIDECAR: 'true', HOST: '0.0.0.0' }, { defaultPort: 8000 })).toThrow(
+      /HOST must be a loopback address when MESH_SIDECAR is true/,
+    )
+    expect(loadConfig({ HOST: '0.0.0.0' }, { defaultPort: 8000 }).MESH_SIDECAR).toBe(false)
+  })
 })
