@@ -23,6 +23,8 @@ export interface LocalMeshOptions {
   hostAliases: Record<string, string>
   svidLifetimeMs?: number
   onDecision?: DecisionLog
+  /** How long every proxy waits for its destination's answer; 15 s by default (see sidecar/upstream-timeout.ts). */
+  upstreamTimeoutMs?: number
 }
 
 export interface WorkloadState {
@@ -64,7 +66,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     return source
   }
   const clientFor = (svid: SvidSource): MeshClient => {
-    const client = createMeshClient(svid, ca.rootPem)
+    const client = createMeshClient(svid, ca.rootPem, { timeoutMs: options.upstreamTimeoutMs })
     closers.push(() => client.close())
     return client
   }
@@ -90,6 +92,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
             listenPort: options.inboundPorts === 'container' ? containerPort : 0,
             appPort,
             onDecision: options.onDecision,
+            upstreamTimeoutMs: options.upstreamTimeoutMs,
           }),
         )
         listenPorts.set(

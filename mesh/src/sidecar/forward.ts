@@ -3,6 +3,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import { sendUpstreamUnavailable } from './envoy-responses.ts'
+import { isUpstreamTimeout, sendUpstreamTimeout } from './upstream-timeout.ts'
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -51,6 +52,7 @@ export async function forward(
       body: hasBody ? req : null,
     })
   } catch (error) {
+    if (isUpstreamTimeout(error)) return sendUpstreamTimeout(res)
     sendUpstreamUnavailable(
       res,
       /ECONNREFUSED|connect/i.test(String((error as Error).message)) ? 'connection failure' : 'remote reset',

@@ -7,6 +7,7 @@ import { type Dispatcher, Pool } from 'undici'
 import type { IssuedCertificate } from '../ca/certificate-authority.ts'
 import { SvidError, spiffeIdOf } from '../ca/spiffe-peer.ts'
 import type { SvidSource } from '../ca/svid-rotation.ts'
+import { upstreamTimeouts } from './upstream-timeout.ts'
 
 export interface MeshTarget {
   /** Where the destination's inbound sidecar listens. */
@@ -32,8 +33,7 @@ export function createMeshClient(
     new Pool(`https://127.0.0.1:${target.port}`, {
       connections: options.connections ?? 32,
       keepAliveTimeout: 60_000,
-      headersTimeout: options.timeoutMs ?? 60_000,
-      bodyTimeout: options.timeoutMs ?? 60_000,
+      ...upstreamTimeouts(options.timeoutMs),
       connect: {
         ca: rootPem,
         cert: current.certPem,
