@@ -22,6 +22,8 @@ export interface LocalMeshOptions {
   gatewayPort: number
   hostAliases: Record<string, string>
   svidLifetimeMs?: number
+  /** Told each time a workload's SVID is replaced (tests count rotations with it). */
+  onSvidRotate?: (principal: string) => void
   onDecision?: DecisionLog
   /** How long every proxy waits for its destination's answer; 15 s by default (see sidecar/upstream-timeout.ts). */
   upstreamTimeoutMs?: number
@@ -62,6 +64,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
 
   const svidFor = async (principal: string): Promise<SvidSource> => {
     const source = await startSvidRotation(ca, `spiffe://${principal}`, lifetime)
+    if (options.onSvidRotate) source.onRotate(() => options.onSvidRotate?.(principal))
     closers.push(() => source.stop())
     return source
   }
