@@ -242,7 +242,19 @@ describe('graceful shutdown', () => {
       body: await r.json(),
     }))
     await started
+    // Fastify stops listening a few ticks into close(); wait for that moment
+    // instead of racing a new connection against it.
+    const stoppedListening = new Promise<void>((resolve) => {
+      const close = app.server.close.bind(app.server)
+      app.server.close = ((callback?: (error?: Error) => void) => {
+        const server = close(callback)
+        resolve()
+        return server
+      }) as typeof app.server.close
+    })
     const closing = app.close()
+    await stoppedListening
+    expect(app.server.listening).toBe(false)
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow()
     release()
     expect(await inFlight).toEqual({ status: 200, body: { done: true } })
