@@ -1,18 +1,18 @@
 import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
 import { keyAttestationDigest, migrateGroup, type ServiceApp, type UserKeyTable } from '@docs-mesh/platform'
-import { createTestDatabase, type TestDatabase } from '@docs-mesh/platform/testing'
+import { createTestDatabase, type TestDatabase, testDatabaseKinds } from '@docs-mesh/platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
 
-describe('verification-api', () => {
+describe.each(testDatabaseKinds(process.env))('verification-api on %s', (kind) => {
   let database: TestDatabase
   let app: ServiceApp
   const keys: Record<string, { privateKey: KeyObject; x: string }> = {}
   const sha256 = createHash('sha256').update('a document').digest('hex')
 
   beforeAll(async () => {
-    database = await createTestDatabase('sqlite', process.env)
+    database = await createTestDatabase(kind, process.env)
     app = await buildApp(loadServiceConfig({ DATABASE_URL: database.url }), { logger: false })
     await migrateGroup(app.database, 'audit')
     await migrateGroup(app.database, 'signing')

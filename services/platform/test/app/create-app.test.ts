@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createServiceApp, type ServiceApp } from '../../src/app/create-app.ts'
 import { loadConfig } from '../../src/config/load-config.ts'
 import { HttpProblem } from '../../src/errors/problem.ts'
-import { createTestDatabase, type TestDatabase } from '../../src/testing/test-databases.ts'
+import { createTestDatabase, type TestDatabase, testDatabaseKinds } from '../../src/testing/test-databases.ts'
 import { createTestSession, createTestSessionKey } from '../../src/testing/test-sessions.ts'
 
 const service = {
@@ -53,12 +53,12 @@ async function build(database: TestDatabase, env: Record<string, string> = {}): 
   return app
 }
 
-describe('service app', () => {
+describe.each(testDatabaseKinds(process.env))('service app on %s', (kind) => {
   let database: TestDatabase
   let app: ServiceApp
 
   beforeEach(async () => {
-    database = await createTestDatabase('sqlite', process.env)
+    database = await createTestDatabase(kind, process.env)
     app = await build(database)
   })
   afterEach(async () => {
