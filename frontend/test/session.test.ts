@@ -1,6 +1,8 @@
 // POST /session: the frontend server exchanges the sign-in code with
-// identity-api (here a stand-in speaking its contract over real HTTP) and
-// keeps the token in cookies the page's scripts cannot read.
+// identity-api (here a stand-in speaking its contract over real HTTP, for
+// the cookie details) and keeps the token in cookies the page's scripts
+// cannot read. The exchange with the real identity-api, its browser binding
+// and caller check, is in session-with-identity.test.ts.
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'

@@ -19,12 +19,7 @@ import {
   migrateGroup,
   verifyAuditChain,
 } from '@docs-mesh/platform'
-import {
-  createTestSession,
-  createTestSessionKey,
-  hasCommand,
-  requireFor,
-} from '@docs-mesh/platform/testing'
+import { createTestSession, createTestSessionKey, hasCommand, requireFor } from '@docs-mesh/platform/testing'
 import { buildApp as buildVerificationApp } from '@docs-mesh/verification-api/app'
 import { loadServiceConfig as loadVerificationConfig } from '@docs-mesh/verification-api/config'
 import pg from 'pg'

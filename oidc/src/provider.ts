@@ -47,7 +47,12 @@ export function createLocalProvider(options: LocalProviderOptions): Provider {
       return {
         accountId: user.sub,
         async claims() {
-          return { sub: user.sub, email: user.email, email_verified: true, name: user.name }
+          return {
+            sub: user.sub,
+            email: user.email,
+            email_verified: user.emailVerified ?? true,
+            name: user.name,
+          }
         },
       }
     },

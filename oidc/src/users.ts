@@ -9,6 +9,8 @@ export interface LocalUser {
   password: string
   email: string
   name: string
+  /** What the provider says in `email_verified`; true unless a test says otherwise. */
+  emailVerified?: boolean
 }
 
 export const SEEDED_USERS: readonly LocalUser[] = [

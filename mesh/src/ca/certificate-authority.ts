@@ -91,7 +91,9 @@ export class CertificateAuthority {
     const now = Date.now()
     // A little back-dating absorbs clock skew between processes.
     const notBefore = new Date(now - 60_000)
-    const notAfter = new Date(now + lifetimeMs)
+    // Whole seconds, as the certificate stores them: rotation is timed from this value,
+    // and a fraction the certificate drops would make it expire before it is replaced.
+    const notAfter = new Date(Math.floor((now + lifetimeMs) / 1000) * 1000)
     const cert = await x509.X509CertificateGenerator.create({
       subject,
       issuer: this.#root.subject,

@@ -42,11 +42,15 @@ export interface LocalMeshOptions {
   hostAliases: Record<string, string>
   /** Lifetime of every SVID and of the gateway's certificate (a day by default); each renews at half. */
   svidLifetimeMs?: number
+  /** Told each time a workload's SVID is replaced (tests count rotations with it). */
+  onSvidRotate?: (principal: string) => void
   onDecision?: DecisionLog
   /** How long a proxy's connect attempt waits before a dropped connection counts as timed out. */
   connectTimeoutMs?: number
   onNetworkDrop?: NetworkDropLog
   log?: (line: string) => void
+  /** How long every proxy waits for its destination's answer; 15 s by default (see sidecar/upstream-timeout.ts). */
+  upstreamTimeoutMs?: number
 }
 
 /** A connection the NetworkPolicies dropped: who called, where to, and the policy that isolated the refusing end. */
@@ -117,11 +121,12 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
 
   const svidFor = async (principal: string): Promise<SvidSource> => {
     const source = await startSvidRotation(ca, `spiffe://${principal}`, lifetime)
+    if (options.onSvidRotate) source.onRotate(() => options.onSvidRotate?.(principal))
     closers.push(() => source.stop())
     return source
   }
   const clientFor = (svid: SvidSource): MeshClient => {
-    const client = createMeshClient(svid, ca.rootPem)
+    const client = createMeshClient(svid, ca.rootPem, { timeoutMs: options.upstreamTimeoutMs })
     closers.push(() => client.close())
     return client
   }
@@ -160,6 +165,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
                 listenPort: options.inboundPorts === 'container' ? containerPort : 0,
                 appPort,
                 onDecision: options.onDecision,
+                upstreamTimeoutMs: options.upstreamTimeoutMs,
               }),
         )
         listenPorts.set(

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net'
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { type ServerName, sendUpstreamReset, type UpstreamReset } from './envoy-responses.ts'
+import { isUpstreamTimeout, sendUpstreamTimeout } from './upstream-timeout.ts'
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -183,6 +184,10 @@ export async function forward(
         body,
       })
     } catch (error) {
+      if (isUpstreamTimeout(error)) {
+        if (!req.complete) stopReading(req, res, body)
+        return sendUpstreamTimeout(res, options.server)
+      }
       const reset = resetOf(error)
       if (reset.connectFailure && attempt < retries) continue
       if (!req.complete) stopReading(req, res, body)

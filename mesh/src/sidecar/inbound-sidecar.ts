@@ -19,6 +19,7 @@ import type { MtlsMode, Workload } from '../manifests/mesh-model.ts'
 import { INBOUND_SERVER, sendBadRequest, sendNotRelativePath, sendRbacDenied } from './envoy-responses.ts'
 import { DEFAULT_RETRIES, endToEndHeaders, forward } from './forward.ts'
 import { listenOnLoopback, type RunningSidecar } from './listen.ts'
+import { upstreamTimeouts } from './upstream-timeout.ts'
 
 export type { RunningSidecar }
 
@@ -44,6 +45,8 @@ export interface InboundSidecarOptions {
   listenPort: number
   appPort: number
   onDecision?: DecisionLog
+  /** How long to wait for the app's answer (see upstream-timeout.ts). */
+  upstreamTimeoutMs?: number
 }
 
 interface PeerInfo {
@@ -55,7 +58,11 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
   const { workload, svid } = options
   const self = `spiffe://${workload.principal}`
   const peers = new WeakMap<TLSSocket, PeerInfo>()
-  const app = new Pool(`http://127.0.0.1:${options.appPort}`, { connections: 64, keepAliveTimeout: 60_000 })
+  const app = new Pool(`http://127.0.0.1:${options.appPort}`, {
+    connections: 64,
+    keepAliveTimeout: 60_000,
+    ...upstreamTimeouts(options.upstreamTimeoutMs),
+  })
 
   const tlsContext = () => ({ key: svid.current().keyPem, cert: svid.current().certPem, ca: options.rootPem })
   const server: Server = createServer({

@@ -8,6 +8,7 @@ import { type Dispatcher, Pool } from 'undici'
 import type { IssuedCertificate } from '../ca/certificate-authority.ts'
 import { SvidError, spiffeIdOf } from '../ca/spiffe-peer.ts'
 import type { SvidSource } from '../ca/svid-rotation.ts'
+import { upstreamTimeouts } from './upstream-timeout.ts'
 
 export interface MeshTarget {
   /** Where the destination's inbound sidecar listens. */
@@ -36,14 +37,12 @@ export function createMeshClient(
       ? new Pool(`http://127.0.0.1:${target.port}`, {
           connections: options.connections ?? 32,
           keepAliveTimeout: 60_000,
-          headersTimeout: options.timeoutMs ?? 60_000,
-          bodyTimeout: options.timeoutMs ?? 60_000,
+          ...upstreamTimeouts(options.timeoutMs),
         })
       : new Pool(`https://127.0.0.1:${target.port}`, {
           connections: options.connections ?? 32,
           keepAliveTimeout: 60_000,
-          headersTimeout: options.timeoutMs ?? 60_000,
-          bodyTimeout: options.timeoutMs ?? 60_000,
+          ...upstreamTimeouts(options.timeoutMs),
           connect: {
             ca: rootPem,
             cert: current.certPem,

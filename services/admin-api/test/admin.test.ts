@@ -1,6 +1,12 @@
 // admin-api against a real database: who may use it, what it shows, what its
 // actions change, and that each action lands in the audit chain.
-import { entryHashV2, migrateGroup, type ServiceApp, verifyCoverage } from '@docs-mesh/platform'
+import {
+  appendAuditEntry,
+  entryHashV2,
+  migrateGroup,
+  type ServiceApp,
+  verifyCoverage,
+} from '@docs-mesh/platform'
 import {
   createTestDatabase,
   createTestSession,
@@ -9,7 +15,7 @@ import {
   testDatabaseKinds,
 } from '@docs-mesh/platform/testing'
 import { buildTestSigningApp } from '@docs-mesh/signing-api/testing'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
 
@@ -21,7 +27,7 @@ describe.each(testDatabaseKinds(process.env))('admin-api on %s', (kind) => {
   let app: ServiceApp
   const tokens = {} as Record<'carol' | 'noMfa' | 'bob' | 'dave', { token: string; userId: string }>
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     database = await createTestDatabase(kind, process.env)
     signing = await buildTestSigningApp(database.url)
     await migrateGroup(signing.database, 'identity')
@@ -42,8 +48,11 @@ describe.each(testDatabaseKinds(process.env))('admin-api on %s', (kind) => {
     tokens.noMfa = await session('eve.admin@example.test', 'admin', false)
     tokens.bob = await session('bob@example.test', 'user', true)
     tokens.dave = await session('dave@example.test', 'user', false)
+    // Each test starts from the same chain, whatever ran before it.
+    for (const user of ['carol', 'bob', 'dave'] as const)
+      await appendAuditEntry(app.database, { type: 'auth.sign_in', data: { user_id: tokens[user].userId } })
   })
-  afterAll(async () => {
+  afterEach(async () => {
     await app.close()
     await signing.close()
     await database.drop()

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import {
+  type LocalUser,
   listenLocalProvider,
   type RunningProvider,
   scriptedBrowser,
@@ -63,12 +64,15 @@ export interface SignedIn {
 export async function startIdentityFixture(
   kind: TestDatabaseKind,
   env: Record<string, string> = {},
+  /** The provider's people; its seeded users unless a test needs others. */
+  providerUsers?: readonly LocalUser[],
 ): Promise<IdentityFixture> {
   const database = await createTestDatabase(kind, process.env)
   const signing = await buildTestSigningApp(database.url)
   const hop = await startMeshHop(signing, { caller: 'identity-sa', callee: 'signing-sa' })
   const provider = await listenLocalProvider({
     clients: [{ client_id: 'docs-mesh', client_secret: CLIENT_SECRET, redirect_uris: [CALLBACK] }],
+    ...(providerUsers ? { users: providerUsers } : {}),
   })
   const kek = randomBytes(32).toString('base64url')
   const app = await buildApp(

@@ -194,13 +194,13 @@ export function bucketRoutes(app: ServiceApp, options: { blobs: BlobStore }): vo
       const row = await bucketFor(request.params.id, userId)
       if (row.recipient_id !== userId)
         throw new HttpProblem(403, 'ERR_NOT_RECIPIENT', 'only the recipient may download this bucket')
-      if (row.status !== 'claimed') throw new HttpProblem(409, 'ERR_NOT_CLAIMED', 'claim the bucket first')
-      if (
-        row.blob_deleted_at !== null ||
-        effectiveStatus(row) === 'expired' ||
-        Date.parse(row.expires_at) <= Date.now()
-      )
+      // Gone before not-yet-claimed: a bucket that can no longer be claimed must not say "claim it first".
+      const status = effectiveStatus(row)
+      if (status === 'withdrawn')
+        throw new HttpProblem(410, 'ERR_BUCKET_WITHDRAWN', 'this bucket is withdrawn')
+      if (status === 'expired' || row.blob_deleted_at !== null || Date.parse(row.expires_at) <= Date.now())
         throw new HttpProblem(410, 'ERR_BUCKET_EXPIRED', 'this bucket has expired')
+      if (status !== 'claimed') throw new HttpProblem(409, 'ERR_NOT_CLAIMED', 'claim the bucket first')
       // A blob lost with its volume (an emptyDir outliving no pod) is gone, not an internal error.
       if (!(await options.blobs.has(row.id)))
         throw new HttpProblem(

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createServiceApp, type ServiceApp } from '../../src/app/create-app.ts'
 import { loadConfig } from '../../src/config/load-config.ts'
 import { HttpProblem } from '../../src/errors/problem.ts'
-import { createTestDatabase, type TestDatabase } from '../../src/testing/test-databases.ts'
+import { createTestDatabase, type TestDatabase, testDatabaseKinds } from '../../src/testing/test-databases.ts'
 import { createTestSession, createTestSessionKey } from '../../src/testing/test-sessions.ts'
 
 const service = {
@@ -54,12 +54,12 @@ async function build(database: TestDatabase, env: Record<string, string> = {}): 
   return app
 }
 
-describe('service app', () => {
+describe.each(testDatabaseKinds(process.env))('service app on %s', (kind) => {
   let database: TestDatabase
   let app: ServiceApp
 
   beforeEach(async () => {
-    database = await createTestDatabase('sqlite', process.env)
+    database = await createTestDatabase(kind, process.env)
     app = await build(database, { MESH_SIDECAR: 'true' })
   })
   afterEach(async () => {
@@ -320,7 +320,19 @@ describe('graceful shutdown', () => {
       body: await r.json(),
     }))
     await started
+    // Fastify stops listening a few ticks into close(); wait for that moment
+    // instead of racing a new connection against it.
+    const stoppedListening = new Promise<void>((resolve) => {
+      const close = app.server.close.bind(app.server)
+      app.server.close = ((callback?: (error?: Error) => void) => {
+        const server = close(callback)
+        resolve()
+        return server
+      }) as typeof app.server.close
+    })
     const closing = app.close()
+    await stoppedListening
+    expect(app.server.listening).toBe(false)
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow()
     release()
     expect(await inFlight).toEqual({ status: 200, body: { done: true } })

@@ -90,6 +90,11 @@ describe.each(testDatabaseKinds(process.env))('audit chain on %s', (kind) => {
     const result = await verifyAuditChain(handle)
     expect(result.valid).toBe(false)
     expect(result.first_broken_id).toBe(3)
+    // The gap and the link that no longer points at its predecessor, both at the entry after the hole.
+    expect(result.breaks).toEqual([
+      { id: 3, reason: 'id_gap' },
+      { id: 3, reason: 'prev_hash_mismatch' },
+    ])
   })
 
   it('hashes entries with an encoding where moving bytes between fields changes the hash', () => {
