@@ -62,6 +62,8 @@ describe.each(testDatabaseKinds(process.env))(
           OIDC_CLIENT_SECRET: SECRET,
           IDENTITY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
           AUTH_RATE_LIMIT_PER_MINUTE: '40',
+          // The mesh hops below play the sidecar that sets x-forwarded-client-cert.
+          MESH_SIDECAR: 'true',
         }),
         { logger: false },
       )
@@ -100,21 +102,21 @@ describe.each(testDatabaseKinds(process.env))(
       const res = await go(`${identityUrl}${back.pathname}${back.search}`)
       expect(res.status).toBe(302)
       const code = new URL(res.headers.get('location') ?? '').searchParams.get('code') ?? ''
-      const cookie = res.headers.getSetCookie().find((c) => c.startsWith('docs_mesh_signin=')) ?? ''
-      return { code, binding: /^docs_mesh_signin=([^;]*)/.exec(cookie)?.[1] ?? '' }
+      const cookie = res.headers.getSetCookie().find((c) => c.startsWith('__Host-docs_mesh_signin=')) ?? ''
+      return { code, binding: /^__Host-docs_mesh_signin=([^;]*)/.exec(cookie)?.[1] ?? '' }
     }
     const exchange = (app: typeof frontend, code: string, binding: string) =>
       app.inject({
         method: 'POST',
         url: '/session',
         payload: { code },
-        cookies: { docs_mesh_signin: binding },
+        cookies: { '__Host-docs_mesh_signin': binding },
       })
     const sessionCookie = (res: Awaited<ReturnType<typeof exchange>>) =>
       ([] as string[])
         .concat(res.headers['set-cookie'] ?? [])
-        .find((c) => c.startsWith('docs_mesh_session='))
-        ?.match(/^docs_mesh_session=([^;]*)/)?.[1]
+        .find((c) => c.startsWith('__Host-docs_mesh_session='))
+        ?.match(/^__Host-docs_mesh_session=([^;]*)/)?.[1]
 
     it('turns the browser’s code into a session identity-api itself accepts', async () => {
       const { code, binding } = await signInToCode()

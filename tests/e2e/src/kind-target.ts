@@ -79,10 +79,12 @@ export async function startKindTarget(options: {
     `http://${service}.docs.svc.cluster.local:${port}${path}`
 
   return {
-    meshCall(from, service, port, method, path) {
+    async meshCall(from, service, port, method, path) {
       if (from === 'ingress')
         throw new Error('kind: the gateway identity is exercised through its routes, not by exec')
-      return execNode('docs', `deploy/${from}`, from, [method, meshUrl(service, port, path)])
+      // Istio's sidecars log their decisions only at debug level: kind cannot tell which one decided.
+      const result = await execNode('docs', `deploy/${from}`, from, [method, meshUrl(service, port, path)])
+      return { ...result, reached: null }
     },
     refusedCall(from, service, port) {
       const url = meshUrl(service, port, '/health')

@@ -25,7 +25,8 @@ export async function startLocalTarget(log: (line: string) => void = () => {}): 
   const system = await startThrowawaySystem({
     root: ROOT,
     log,
-    onDecision: ({ workload, path }) => reached.push({ workload, path }),
+    onDecision: ({ workload, path, decision }) =>
+      reached.push({ workload, path, decision: decision.decision }),
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
   })
   const ctx = { model: system.model, state: system.state, ca: system.ca }
@@ -35,7 +36,9 @@ export async function startLocalTarget(log: (line: string) => void = () => {}): 
 
   return {
     async meshCall(from, service, port, method, path) {
-      return outcome(await meshCurl(ctx, from, { method, url: meshUrl(service, port, path) }))
+      reached.length = 0
+      const result = await meshCurl(ctx, from, { method, url: meshUrl(service, port, path) })
+      return { ...outcome(result), reached: [...reached] }
     },
     async refusedCall(from, service, port) {
       return outcome(

@@ -11,11 +11,19 @@ export interface Outcome {
 export interface Reached {
   workload: string
   path: string
+  /** What that workload's sidecar (or the gateway) decided for the request. */
+  decision: 'ALLOW' | 'DENY'
 }
 
 export interface Target {
   /** `from` calls http://<service>.docs.svc.cluster.local:<port><path> as a mesh workload (or the gateway's identity). */
-  meshCall(from: string, service: string, port: number, method: string, path: string): Promise<Outcome>
+  meshCall(
+    from: string,
+    service: string,
+    port: number,
+    method: string,
+    path: string,
+  ): Promise<Outcome & { reached: Reached[] | null }>
   /** A plaintext client, or one with a certificate from another CA, calls the service directly. */
   refusedCall(from: 'plaintext' | 'foreign-ca', service: string, port: number): Promise<Outcome>
   /** A browser's request through the ingress gateway, and (where the target can tell) which sidecar received it. */

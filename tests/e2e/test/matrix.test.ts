@@ -56,6 +56,14 @@ describe('service to service', () => {
         expect(res.body).not.toBe('RBAC: access denied')
         expect(res.status).toBeLessThan(500)
       }
+      // Where the target can tell (locally), the destination's own sidecar decided
+      // this request, exactly once: an app's own 403, or a request that never
+      // reached the destination's proxy, cannot pass for the policy's answer.
+      // (A readiness check may call further services; those are other workloads.)
+      if (res.reached !== null)
+        expect(
+          res.reached.filter((r) => r.workload === cell.service).map((r) => `${r.workload} ${r.decision}`),
+        ).toEqual([`${cell.service} ${cell.expect === 'deny' ? 'DENY' : 'ALLOW'}`])
     },
     CELL_TIMEOUT_MS,
   )
@@ -93,13 +101,17 @@ describe('through the ingress gateway', () => {
       const res = await target.gatewayCall(cell.method, cell.path, cell.host)
       expect(res.exitCode).toBe(0)
       if (cell.status !== undefined) expect(res.status).toBe(cell.status)
+      // A 403 here is the policy's, never an app's own refusal (ERR_CALLER_FORBIDDEN).
+      if (cell.status === 403) expect(res.body).toBe('RBAC: access denied')
       if (cell.empty) expect(res.body).toBe('')
       if (res.reached === null) return // kind cannot tell which sidecar answered
       if (cell.to === undefined) {
         expect(res.reached).toEqual([])
         return
       }
-      expect(res.reached.map((r) => r.workload)).toEqual([cell.to])
+      expect(res.reached.map((r) => `${r.workload} ${r.decision}`)).toEqual([
+        `${cell.to} ${cell.status === 403 ? 'DENY' : 'ALLOW'}`,
+      ])
       if (cell.app_path) expect(res.reached[0]?.path).toBe(cell.app_path)
       // Whatever the spelling, no API's /internal route is reached from outside.
       for (const r of res.reached)
