@@ -12,6 +12,9 @@ interface KeyView {
   created_at: string
 }
 
+/** The outcome of the last change, said again on the page drawn after it (a re-render would drop it). */
+let saidAfterRender: string | null = null
+
 export const keysPage: Page = async (ctx) => {
   const { main, me } = ctx
   if (!me) return
@@ -66,8 +69,9 @@ export const keysPage: Page = async (ctx) => {
         signingKeyId: signing.key_id,
         encryptionKeyId: encryption.key_id,
       })
-      status.say('Your keys are made, registered and attested by the platform.', 'ok')
-      setTimeout(() => ctx.navigate('/app/keys'), 600)
+      // Drawn again with the new keys listed, and the outcome said there, where it stays.
+      saidAfterRender = 'Your keys are made, registered and attested by the platform.'
+      ctx.navigate('/app/keys')
     } catch (error) {
       const e = error as Error & { code?: string }
       status.say(
@@ -78,6 +82,10 @@ export const keysPage: Page = async (ctx) => {
       make.removeAttribute('aria-busy')
     }
   })
+  if (saidAfterRender) {
+    status.say(saidAfterRender, 'ok')
+    saidAfterRender = null
+  }
   main.append(
     h('h1', {}, 'Your keys'),
     h(

@@ -125,6 +125,8 @@ export async function startBucketFixture(
     EXPIRY_INTERVAL_SECONDS: '0',
     SWEEP_INTERVAL_SECONDS: '0',
     MESH_SIDECAR: 'true',
+    // The flow tests send more uploads an hour than a person; quota.test.ts tests the limit itself.
+    UPLOAD_RATE_PER_HOUR: '10000',
     ...env,
   }
   const app = await buildApp(loadServiceConfig(settings), { logger: false })
