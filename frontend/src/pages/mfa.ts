@@ -41,7 +41,11 @@ export const mfaPage: Page = async (ctx) => {
             const result = await api<{ recovery_codes_left: number }>('POST', '/auth/mfa/verify', body)
             status.say(`Verified. ${result.recovery_codes_left} recovery codes left.`, 'ok')
             await ctx.refreshMe()
-            setTimeout(() => ctx.navigate('/app'), 600)
+            // Home once the message has been seen, unless the person has already moved on.
+            const here = location.pathname
+            setTimeout(() => {
+              if (location.pathname === here) ctx.navigate('/app')
+            }, 600)
           } catch (error) {
             status.say((error as Error).message, 'error')
           }

@@ -32,6 +32,8 @@ export interface GatewayCell {
   app_path?: string
   status?: number
   empty?: boolean
+  /** The answer is the browser app's page (the frontend's catch-all), not any API's data. */
+  page?: boolean
 }
 
 interface MatrixFile {

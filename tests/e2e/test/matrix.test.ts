@@ -104,6 +104,8 @@ describe('through the ingress gateway', () => {
       // A 403 here is the policy's, never an app's own refusal (ERR_CALLER_FORBIDDEN).
       if (cell.status === 403) expect(res.body).toBe('RBAC: access denied')
       if (cell.empty) expect(res.body).toBe('')
+      // What kind can check too: a bypass attempt gets the app's page, never data.
+      if (cell.page) expect(res.body?.startsWith('<!doctype html>')).toBe(true)
       if (res.reached === null) return // kind cannot tell which sidecar answered
       if (cell.to === undefined) {
         expect(res.reached).toEqual([])
