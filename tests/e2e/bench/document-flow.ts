@@ -13,6 +13,7 @@ import { startThrowawaySystem } from '@docs-mesh/mesh/system'
 import { connectDatabase } from '@docs-mesh/platform'
 import { createTestSession, createTestSessionKey } from '@docs-mesh/platform/testing'
 import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici'
+import { LOAD_TEST_APP_ENV } from '../src/load-test-env.ts'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const SECONDS = 3
@@ -69,7 +70,7 @@ async function post(
   return JSON.parse(text) as Record<string, string>
 }
 
-const system = await startThrowawaySystem({ root: ROOT, log: () => {} })
+const system = await startThrowawaySystem({ root: ROOT, log: () => {}, appEnv: LOAD_TEST_APP_ENV })
 const dir = system.dir
 const rows: string[] = []
 const row = (what: string, r: { rate: number; p50?: number; p99?: number }) => {

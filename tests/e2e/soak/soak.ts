@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util'
 import { sealFile } from '@docs-mesh/frontend/crypto'
 import { startThrowawaySystem } from '@docs-mesh/mesh/system'
 import { Agent } from 'undici'
+import { LOAD_TEST_APP_ENV } from '../src/load-test-env.ts'
 import { signInUsers } from '../src/signed-in-users.ts'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -56,7 +57,7 @@ function rssMiB(pid: number): number {
 }
 
 out(`soak: ${values.duration} at ${rate} req/s through the gateway, then ${values.idle} idle`)
-const system = await startThrowawaySystem({ root: ROOT, log: () => {} })
+const system = await startThrowawaySystem({ root: ROOT, log: () => {}, appEnv: LOAD_TEST_APP_ENV })
 try {
   const gateway = new Agent({
     connect: { ca: readFileSync(join(system.dir, 'mesh', 'ca', 'root-cert.pem')) },
