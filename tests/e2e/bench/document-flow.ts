@@ -8,12 +8,11 @@ import { createHash, generateKeyPairSync, randomBytes, sign, verify } from 'node
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { makeKeyPairs, publicJwk, sealFile } from '@docs-mesh/frontend/crypto'
+import { sealFile } from '@docs-mesh/frontend/crypto'
 import { startThrowawaySystem } from '@docs-mesh/mesh/system'
-import { connectDatabase } from '@docs-mesh/platform'
-import { createTestSession, createTestSessionKey } from '@docs-mesh/platform/testing'
 import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici'
 import { LOAD_TEST_APP_ENV } from '../src/load-test-env.ts'
+import { type SignedInUser, signInUsers } from '../src/signed-in-users.ts'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const SECONDS = 3
@@ -152,41 +151,7 @@ try {
   )
 
   // Two users with sessions (made as identity-api makes them) and keys registered through the gateway.
-  const handle = await connectDatabase(join(dir, 'data', 'docs-mesh.sqlite'))
-  const sessionKey = await createTestSessionKey(handle)
-  const users = await Promise.all(
-    ['alice', 'bob'].map(async (name) => {
-      const session = await createTestSession(handle, sessionKey, {
-        issuer: `${system.gatewayUrl}/auth`,
-        audience: 'docs-mesh',
-        mfaVerified: true,
-        email: `${name}@bench.test`,
-      })
-      const keys = await makeKeyPairs()
-      const res = await gateway.request({
-        origin: system.gatewayUrl,
-        path: '/auth/keys',
-        method: 'POST',
-        headers: { authorization: `Bearer ${session.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          signing_key: await publicJwk(keys.signing.publicKey),
-          encryption_key: await publicJwk(keys.encryption.publicKey),
-        }),
-      })
-      const body = (await res.body.json()) as { keys: Array<{ key_id: string; public_key: string }> }
-      if (res.statusCode !== 201)
-        throw new Error(`registering keys: ${res.statusCode} ${JSON.stringify(body)}`)
-      return {
-        ...session,
-        email: `${name}@bench.test`,
-        keys,
-        signing: body.keys[0]!,
-        encryption: body.keys[1]!,
-      }
-    }),
-  )
-  await handle.close()
-  const [alice, bob] = users as [(typeof users)[number], (typeof users)[number]]
+  const [alice, bob] = (await signInUsers(system, gateway, ['alice', 'bob'])) as [SignedInUser, SignedInUser]
   const file = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(5 * 1024 * 1024 - 9)])
   const sealed = await sealFile({
     plaintext: new Uint8Array(file),
