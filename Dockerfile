@@ -2,8 +2,11 @@
 # One image per service, chosen by a build argument:
 #   docker build --provenance=false --sbom=false --build-arg SERVICE=bucket-api -t docs-mesh/bucket-api:kind .
 # SERVICE is a workspace package name without its scope: bucket-api,
-# signing-api, verification-api, identity-api, admin-api, frontend, or
-# oidc-provider (the local OpenID provider, for kind and docker compose).
+# signing-api, verification-api, identity-api, admin-api, frontend,
+# oidc-provider (the local OpenID provider, for kind and docker compose), or
+# mesh (the local mesh's CLI, compiled: docker compose runs its control
+# plane, sidecars and gateway from it, e.g.
+#   docker run docs-mesh/mesh:compose sidecar --workload bucket-api ...).
 # Multi-arch: nothing here is architecture-specific (docker buildx --platform).
 #
 # Everything that does not depend on SERVICE comes first (toolchain, the
@@ -38,7 +41,7 @@ RUN pnpm install --offline --frozen-lockfile
 RUN pnpm --filter "@docs-mesh/bucket-api..." --filter "@docs-mesh/signing-api..." \
       --filter "@docs-mesh/verification-api..." --filter "@docs-mesh/identity-api..." \
       --filter "@docs-mesh/admin-api..." --filter "@docs-mesh/frontend..." \
-      --filter "@docs-mesh/oidc-provider..." run build
+      --filter "@docs-mesh/oidc-provider..." --filter "@docs-mesh/mesh..." run build
 
 # From here on the image is one service's: its production dependencies only,
 # workspace packages included.
@@ -49,11 +52,18 @@ RUN pnpm --filter "@docs-mesh/${SERVICE}" deploy --legacy --prod /out && \
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 WORKDIR /app
+ARG SERVICE
+# The mesh's control plane keeps its CA and workload tokens in a named volume
+# mounted here. Docker fills a new named volume from the image's folder, owner
+# included, so the folder must exist and be the non-root user's.
+RUN if [ "$SERVICE" = mesh ]; then install -d -o 10001 -g 10001 -m 0700 /var/lib/mesh; fi
 # A fixed non-root UID (the Deployments' runAsUser); nothing is written outside /tmp,
 # so the root filesystem can be read-only.
 USER 10001:10001
 ENV HOST=0.0.0.0
-CMD ["node", "--enable-source-maps", "entry.mjs"]
+# An entrypoint, so arguments given to the container are the program's: the
+# apps take none, the mesh image takes its CLI command (docker run ... sidecar
+# --workload X, or compose's `command:`).
+ENTRYPOINT ["node", "--enable-source-maps", "entry.mjs"]
 COPY --from=deploy --chown=10001:10001 /out /app
-ARG SERVICE
 LABEL org.opencontainers.image.title="docs-mesh ${SERVICE}"
