@@ -8,9 +8,10 @@
 // the ports the manifests declare, and each app's environment as pnpm dev
 // gives it (mesh/src/runtime/system.ts, startSystem). Each service also gets a
 // configuration its own loader accepts (a bad one stops it at boot, exit 78).
-import { spawn } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
+import { builtinModules, createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, posix } from 'node:path'
@@ -509,4 +510,66 @@ describe('hold-until-proxy-ready.mjs', () => {
       await new Promise((r) => proxy.close(r))
     }
   })
+})
+
+describe('the mesh image (Dockerfile, SERVICE=mesh)', () => {
+  const dockerfile = readFileSync(root('Dockerfile'), 'utf8')
+  const mesh = JSON.parse(readFileSync(root('mesh/package.json'), 'utf8')) as {
+    scripts: Record<string, string>
+    dependencies: Record<string, string>
+    files: string[]
+  }
+
+  it('is built with the services and runs the CLI compiled, as the images run their entry points', () => {
+    expect(dockerfile).toMatch(/--filter "@docs-mesh\/mesh\.\.\." run build/)
+    expect(mesh.scripts.build).toBe('tsc -p tsconfig.build.json')
+    // The Dockerfile's deploy stage turns `start` into entry.mjs; the entry point runs it with the container's arguments.
+    expect(mesh.scripts.start).toBe('node dist/cli/main.js')
+    expect(mesh.files).toEqual(['dist'])
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "--enable-source-maps", "entry\.mjs"\]$/m)
+    expect(dockerfile).not.toMatch(/^CMD /m)
+  })
+
+  it('gives the control plane’s volume a folder the non-root user owns, where compose mounts it', () => {
+    const meshDir = meshCommand(CONTROL_PLANE, 'control-plane', CONTROL_PLANE_FLAGS)['mesh-dir']
+    expect(dockerfile).toContain(
+      `RUN if [ "$SERVICE" = mesh ]; then install -d -o 10001 -g 10001 -m 0700 ${meshDir}; fi`,
+    )
+  })
+
+  // The image holds the production dependencies only (pnpm deploy --prod): the
+  // compiled CLI must run under plain node and import nothing else.
+  it('compiles, runs under plain node, and imports only node built-ins and its dependencies', () => {
+    // Inside mesh/, so the compiled files resolve the package's own node_modules as /app's would.
+    const out = root('mesh/node_modules/.cache/compose-test-dist')
+    rmSync(out, { recursive: true, force: true })
+    try {
+      const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+      execFileSync(process.execPath, [tsc, '-p', root('mesh/tsconfig.build.json'), '--outDir', out])
+      const lint = execFileSync(
+        process.execPath,
+        [join(out, 'cli/main.js'), 'lint', '--manifests', root('k8s/overlays/local')],
+        { encoding: 'utf8' },
+      )
+      expect(lint).toContain('no problems')
+      const imported = new Set<string>()
+      for (const file of readdirSync(out, { recursive: true, encoding: 'utf8' }))
+        if (file.endsWith('.js'))
+          for (const [, specifier] of readFileSync(join(out, file), 'utf8').matchAll(
+            /^\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm,
+          ))
+            if (specifier && !specifier.startsWith('.')) imported.add(specifier)
+      const packageOf = (s: string) =>
+        s
+          .split('/')
+          .slice(0, s.startsWith('@') ? 2 : 1)
+          .join('/')
+      const outside = [...imported].filter(
+        (s) => !s.startsWith('node:') && !builtinModules.includes(s) && !(packageOf(s) in mesh.dependencies),
+      )
+      expect(outside).toEqual([])
+    } finally {
+      rmSync(out, { recursive: true, force: true })
+    }
+  }, 120_000)
 })
