@@ -35,3 +35,8 @@ kind-down:
 
 e2e-kind: install
 	@$(ENV) E2E_TARGET=kind E2E_CA_FILE=$(CURDIR)/.kind/tls/ca.pem E2E_GATEWAY_URL=https://localhost:$(KIND_HTTPS_PORT) E2E_GATEWAY_HOST=localhost pnpm --filter @docs-mesh/e2e test
+
+# The matrix against a running `docker compose up` (docs/compose.md).
+.PHONY: e2e-compose
+e2e-compose: install
+	@$(ENV) E2E_TARGET=compose E2E_GATEWAY_URL=https://localhost:8443 E2E_GATEWAY_HOST=localhost pnpm --filter @docs-mesh/e2e test
