@@ -9,7 +9,7 @@
 // gives it (mesh/src/runtime/system.ts, startSystem). Each service also gets a
 // configuration its own loader accepts (a bad one stops it at boot, exit 78).
 import { execFileSync, spawn } from 'node:child_process'
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { builtinModules, createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
@@ -165,6 +165,14 @@ describe('docker-compose.yml', () => {
     expect(() => loaders[name]?.(env)).not.toThrow()
   })
 
+  it('mounts only files of this repository, and asks compose to substitute nothing', () => {
+    for (const name of Object.keys(services))
+      for (const m of mounts(name).filter((m) => m.type === 'bind'))
+        expect(existsSync(root(m.source)), `${name}: ${m.source}`).toBe(true)
+    // Compose replaces $VAR and ${VAR} anywhere in the file; nothing here is meant to be replaced.
+    expect(composeText).not.toMatch(/\$(?!\$)/)
+  })
+
   it('points identity-api and the provider at the same client and issuer', () => {
     const identity = service('identity-api').environment ?? {}
     const provider = service('oidc-provider').environment ?? {}
@@ -300,7 +308,11 @@ describe('the mesh in compose', () => {
           .sort(bySubpath),
         name,
       ).toEqual(expected.sort(bySubpath))
-      for (const m of meshMounts(name)) expect(m.read_only, `${name} ${m.target}`).toBe(true)
+      // nocopy: Docker would otherwise resolve the subpath when it creates the container (moby
+      // daemon/create_unix.go, populateVolume), which compose may do before the control plane has
+      // written the tokens; with it, only at start (daemon/volumes_unix.go, setupMounts).
+      for (const m of meshMounts(name))
+        expect(m, `${name} ${m.target}`).toMatchObject({ read_only: true, volume: { nocopy: true } })
       // A pod's projected token: the proxy's only mount besides the root certificate.
       expect(mounts(name).length, name).toBe(2)
     }
