@@ -57,8 +57,8 @@ ARG SERVICE
 # mounted here. Docker fills a new named volume from the image's folder, owner
 # included, so the folder must exist and be the non-root user's.
 RUN if [ "$SERVICE" = mesh ]; then install -d -o 10001 -g 10001 -m 0700 /var/lib/mesh; fi
-# A fixed non-root UID (the Deployments' runAsUser); nothing is written outside /tmp,
-# so the root filesystem can be read-only.
+# A fixed non-root UID (the Deployments' runAsUser); nothing is written outside /tmp
+# and mounted volumes, so the root filesystem can be read-only.
 USER 10001:10001
 ENV HOST=0.0.0.0
 # An entrypoint, so arguments given to the container are the program's: the
