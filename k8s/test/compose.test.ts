@@ -139,6 +139,9 @@ const mounts = (name: string): VolumeMount[] =>
   })
 const meshMounts = (name: string) =>
   mounts(name).filter((m) => m.type === 'volume' && m.source === MESH_VOLUME)
+/** The service a network alias names (oidc.localhost), if any. */
+const aliased = (host: string) =>
+  Object.values(services).find((s) => s.networks?.default?.aliases?.includes(host))
 const mountAt = (name: string, target: string | undefined) =>
   meshMounts(name).find((m) => m.target === target)
 
@@ -206,6 +209,37 @@ describe('the mesh in compose', () => {
       expect(s.ports, app).toBeUndefined()
       expect(s.expose, app).toBeUndefined()
     }
+  })
+
+  it('sends each app’s calls to mesh Services through its sidecar, and everything else around it', () => {
+    const noProxy = (app: string) => (service(app).environment?.NO_PROXY ?? '').split(',')
+    for (const app of apps)
+      for (const [key, value] of Object.entries(service(app).environment ?? {})) {
+        if (!/^(https?|postgres):\/\//.test(value)) continue
+        const url = new URL(value)
+        const mesh = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local$/.exec(url.hostname)
+        if (mesh) {
+          // A Service of the manifests, on a port it declares, selecting an app that has its sidecar here.
+          const svc = model.services.find((s) => s.name === mesh[1] && s.namespace === mesh[2])
+          expect(svc, `${app} ${key}`).toBeDefined()
+          expect(
+            svc?.ports.map((p) => p.port),
+            `${app} ${key}`,
+          ).toContain(Number(url.port))
+          const selected = model.workloads.filter((w) =>
+            Object.entries(svc?.selector ?? {}).every(([k, v]) => w.labels[k] === v),
+          )
+          expect(selected.length, `${app} ${key}`).toBeGreaterThan(0)
+          for (const w of selected) expect(services[`${w.name}-sidecar`], `${app} ${key}`).toBeDefined()
+          expect(noProxy(app), `${app} ${key}`).not.toContain(url.hostname)
+        } else if (!['PUBLIC_URL', 'SESSION_ISSUER', 'HTTP_PROXY'].includes(key)) {
+          // (HTTP_PROXY is the sidecar itself; PUBLIC_URL and SESSION_ISSUER name the gateway as browsers see it.)
+          // Outside the mesh (the database, the OpenID provider): reached directly, as the
+          // sidecar refuses any host that is not a mesh Service (REGISTRY_ONLY).
+          expect(noProxy(app), `${app} ${key}`).toContain(url.hostname)
+          expect(services[url.hostname] ?? aliased(url.hostname), `${app} ${key}`).toBeDefined()
+        }
+      }
   })
 
   it('publishes only the gateway and the OpenID provider, on loopback', () => {
