@@ -430,6 +430,9 @@ describe('each app’s environment, against pnpm dev’s', () => {
   // fixed ports, less the laptop's own (PATH, the caller's environment): the
   // manifests' values and Secrets, then its overrides. Compose must differ only
   // where a container is not the laptop, each difference named with its reason.
+  // Settings only a supervisor needs (how a process reports its port, or notices
+  // its supervisor is gone) are not the app's configuration and are left out.
+  // This mirrors startSystem by hand: a change to its overrides must be made here too.
   const pnpmDev = (app: string) => {
     const workload = model.workloads.find((w) => w.name === app)
     if (!workload) throw new Error(app)
