@@ -18,5 +18,6 @@ const mesh = await startLocalMesh({
   gatewayPort: 0,
   hostAliases: { localhost: 'api.rossmck.dev' },
 })
-process.stdout.write(`${JSON.stringify({ state: mesh.state, rootPem: ca.rootPem })}\n`)
+// Its pid: run.ts reads this process's CPU time and RSS from /proc (tsx runs it in a child of its own).
+process.stdout.write(`${JSON.stringify({ state: mesh.state, rootPem: ca.rootPem, pid: process.pid })}\n`)
 process.on('SIGTERM', () => void mesh.close().then(() => process.exit(0)))

@@ -188,6 +188,61 @@ describe.each(testDatabaseKinds(process.env))('signing-api on %s', (kind) => {
     expect(second.key_id).not.toBe(first.key_id)
   })
 
+  it('answers signatures made together only once each record and its audit entry committed, as one verifiable chain', async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        sign({ sha256: digest(`doc ${i}`), purpose: 'upload_receipt', subject_id: `bucket-${i}` }),
+      ),
+    )
+    expect(responses.map((r) => r.statusCode)).toEqual(Array(40).fill(200))
+    const ids = responses.map((r) => r.json().signature_id as string)
+    const records = await app.database.db
+      .selectFrom('signatures')
+      .select(['signature_id', 'subject_id'])
+      .where('signature_id', 'in', ids)
+      .execute()
+    expect(records).toHaveLength(40)
+    const audited = (
+      await app.database.db
+        .selectFrom('audit_entries')
+        .select('data')
+        .where('type', '=', 'signature.create')
+        .execute()
+    ).map((r) => (JSON.parse(r.data) as { signature_id: string }).signature_id)
+    expect(audited.sort()).toEqual([...ids].sort())
+    // The witness countersigns the batched chain, and the whole trail verifies.
+    await app.witness.checkpoint()
+    expect((await verifyAuditChain(app.database)).valid).toBe(true)
+    expect(await verifyCheckpoints(app.database)).toMatchObject({ valid: true, problems: [] })
+  })
+
+  it('records no signature by a key revoked while the request was in flight, and signs it again with a new key', async () => {
+    const first = (await sign({ sha256: digest('a'), purpose: 'upload_receipt', subject_id: 's' })).json()
+    // Revoked after the key was loaded into memory: the next requests sign with it before the
+    // database says no, so only the check in their transaction can catch it.
+    await app.database.db
+      .updateTable('signing_keys')
+      .set({ revoked_at: new Date().toISOString(), revocation_reason: 'test' })
+      .where('key_id', '=', first.key_id)
+      .execute()
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        sign({ sha256: digest(`b${i}`), purpose: 'upload_receipt', subject_id: 's' }),
+      ),
+    )
+    const keyIds = new Set(responses.map((r) => r.json().key_id as string))
+    expect(responses.map((r) => r.statusCode)).toEqual(Array(10).fill(200))
+    expect(keyIds.size).toBe(1)
+    expect(keyIds.has(first.key_id)).toBe(false)
+    const byRevoked = await app.database.db
+      .selectFrom('signatures')
+      .select('signature_id')
+      .where('key_id', '=', first.key_id)
+      .execute()
+    expect(byRevoked.map((r) => r.signature_id)).toEqual([first.signature_id])
+    expect((await verifyAuditChain(app.database)).valid).toBe(true)
+  })
+
   it('refuses to start with a key-encryption key that does not open its keys', async () => {
     await expect(build({ KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') })).rejects.toMatchObject({
       code: 'ERR_KEY_ENCRYPTION',

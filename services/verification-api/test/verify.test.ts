@@ -112,6 +112,33 @@ describe.each(testDatabaseKinds(process.env))('verification-api on %s', (kind) =
     })
   })
 
+  it('stops trusting a key from the first request after its revocation, though its parsed key is kept', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+    const x = publicKey.export({ format: 'jwk' }).x as string
+    await app.database.db
+      .insertInto('signing_keys')
+      .values({
+        key_id: 'platform-soon-revoked',
+        public_key: x,
+        private_key_encrypted: 'sealed elsewhere',
+        created_at: new Date().toISOString(),
+        retired_at: null,
+        revoked_at: null,
+        revocation_reason: null,
+      })
+      .execute()
+    const signature = sign(null, Buffer.from(sha256, 'hex'), privateKey).toString('base64url')
+    const body = { sha256, signature, key_id: 'platform-soon-revoked' }
+    expect((await check(body)).body).toMatchObject({ trusted: true, reason: 'valid' })
+    // Revoked by another process (signing-api's operator, admin-api): nothing tells this one.
+    await app.database.db
+      .updateTable('signing_keys')
+      .set({ revoked_at: '2026-11-29T00:00:00.000Z', revocation_reason: 'compromised' })
+      .where('key_id', '=', 'platform-soon-revoked')
+      .execute()
+    expect((await check(body)).body).toMatchObject({ valid: true, trusted: false, reason: 'revoked_key' })
+  })
+
   it('refuses a request that is not the documented shape', async () => {
     const res = await check({ sha256, signature: 'x' })
     expect(res.status).toBe(400)

@@ -1,4 +1,4 @@
-export { type AuditEntry, type AuditEvent, appendAuditEntry } from './append-entry.ts'
+export { type AppendOptions, type AuditEntry, type AuditEvent, appendAuditEntry } from './append-entry.ts'
 export {
   type CheckpointProblem,
   type CheckpointVerification,

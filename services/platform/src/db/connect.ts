@@ -7,6 +7,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import type { Database } from './schema.ts'
 import { CrossProcessSqliteDialect } from './sqlite-dialect.ts'
+import { cachePreparedStatements } from './statement-cache.ts'
 
 export type DatabaseKind = 'sqlite' | 'postgres'
 
@@ -61,5 +62,5 @@ function openSqlite(path: string, busyTimeoutMs: number): SQLite.Database {
   database.pragma('journal_mode = WAL')
   database.pragma('synchronous = FULL')
   database.pragma('foreign_keys = ON')
-  return database
+  return cachePreparedStatements(database)
 }

@@ -9,12 +9,25 @@ import {
   randomUUID,
   sign,
 } from 'node:crypto'
-import { appendAuditEntry, type DatabaseHandle, HttpProblem, open, seal } from '@docs-mesh/platform'
+import {
+  appendAuditEntry,
+  type Database,
+  type DatabaseHandle,
+  HttpProblem,
+  open,
+  seal,
+} from '@docs-mesh/platform'
+import type { Kysely } from 'kysely'
 
 export interface ActiveKey {
   keyId: string
   privateKey: KeyObject
   createdAt: Date
+}
+
+/** The key a signature was made with was rotated or revoked before the signature could be recorded. */
+export class KeyNotCurrentError extends Error {
+  readonly code = 'ERR_KEY_NOT_CURRENT'
 }
 
 export interface SigningKeysOptions {
@@ -111,6 +124,54 @@ export function createSigningKeys(handle: DatabaseHandle, options: SigningKeysOp
     return { keyId: key.keyId, signature: sign(null, data, key.privateKey).toString('base64url') }
   }
 
+  /**
+   * Signs with the key in memory, without asking the database first: for a
+   * signature that is recorded in a transaction that calls assertCurrent, so
+   * a key rotated or revoked meanwhile is caught before anything commits.
+   */
+  async function signBytesUnchecked(data: Buffer): Promise<{ keyId: string; signature: string }> {
+    const young = cached && now().getTime() - cached.createdAt.getTime() < options.maxAgeMs
+    let key = young ? cached : null
+    if (!key) {
+      // One reload for all the requests that find the key gone, or each might make a key.
+      loading ??= active().finally(() => {
+        loading = null
+      })
+      key = await loading
+    }
+    return { keyId: key.keyId, signature: sign(null, data, key.privateKey).toString('base64url') }
+  }
+
+  let loading: Promise<ActiveKey> | null = null
+
+  // One look per key per transaction: a batch of signatures shares it.
+  const confirmed = new WeakMap<object, Map<string, Promise<void>>>()
+
+  /** Throws KeyNotCurrentError (and forgets the key) unless keyId is still neither retired, revoked nor too old, as db sees it. */
+  function assertCurrent(db: Kysely<Database>, keyId: string): Promise<void> {
+    let checks = confirmed.get(db)
+    if (!checks) {
+      checks = new Map()
+      confirmed.set(db, checks)
+    }
+    let check = checks.get(keyId)
+    if (!check) {
+      check = (async () => {
+        const row = await db
+          .selectFrom('signing_keys')
+          .select(['created_at', 'retired_at', 'revoked_at'])
+          .where('key_id', '=', keyId)
+          .executeTakeFirst()
+        const young = row && now().getTime() - new Date(row.created_at).getTime() < options.maxAgeMs
+        if (young && row.retired_at === null && row.revoked_at === null) return
+        if (cached?.keyId === keyId) cached = null
+        throw new KeyNotCurrentError(`the signing key ${keyId} was rotated or revoked`)
+      })()
+      checks.set(keyId, check)
+    }
+    return check
+  }
+
   async function publicKeyOf(keyId: string): Promise<KeyObject> {
     const row = await handle.db
       .selectFrom('signing_keys')
@@ -121,7 +182,7 @@ export function createSigningKeys(handle: DatabaseHandle, options: SigningKeysOp
     return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: row.public_key }, format: 'jwk' })
   }
 
-  return { active, rotate, signBytes, publicKeyOf }
+  return { active, rotate, signBytes, signBytesUnchecked, assertCurrent, publicKeyOf }
 }
 
 export type SigningKeys = ReturnType<typeof createSigningKeys>

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { appendAuditEntry, HttpProblem, type ServiceApp } from '@docs-mesh/platform'
 import Type from 'typebox'
-import type { SigningKeys } from '../keys/signing-keys.ts'
+import { KeyNotCurrentError, type SigningKeys } from '../keys/signing-keys.ts'
 
 export const SignRequest = Type.Object(
   {
@@ -49,31 +49,50 @@ export function signRoutes(app: ServiceApp, options: SignRouteOptions): void {
           'ERR_PURPOSE_FORBIDDEN',
           `${caller} may not ask for a ${purpose} signature`,
         )
-      const { keyId, signature } = await options.keys.signBytes(Buffer.from(sha256, 'hex'))
-      const record = {
-        signature_id: randomUUID(),
-        key_id: keyId,
-        sha256,
-        purpose,
-        subject_id,
-        user_id: user_id ?? null,
-        signature,
-        caller,
-        signed_at: new Date().toISOString(),
-      }
-      await app.database.db.insertInto('signatures').values(record).execute()
-      await appendAuditEntry(app.database, {
-        type: 'signature.create',
-        data: {
-          signature_id: record.signature_id,
+      // The signature record and its audit entry commit together, in a
+      // batch with other requests' (group commit), and only while the key
+      // is still current in that transaction. A key rotated or revoked
+      // since it was loaded: forget it and sign once more with the new one.
+      for (let attempt = 1; ; attempt++) {
+        const { keyId, signature } = await options.keys.signBytesUnchecked(Buffer.from(sha256, 'hex'))
+        const record = {
+          signature_id: randomUUID(),
           key_id: keyId,
+          sha256,
           purpose,
           subject_id,
-          user_id: record.user_id,
-          caller: record.caller,
-        },
-      })
-      return { signature_id: record.signature_id, signature, key_id: keyId, signed_at: record.signed_at }
+          user_id: user_id ?? null,
+          signature,
+          caller,
+          signed_at: new Date().toISOString(),
+        }
+        try {
+          await appendAuditEntry(
+            app.database,
+            {
+              type: 'signature.create',
+              data: {
+                signature_id: record.signature_id,
+                key_id: keyId,
+                purpose,
+                subject_id,
+                user_id: record.user_id,
+                caller: record.caller,
+              },
+            },
+            {
+              with: async (db) => {
+                await options.keys.assertCurrent(db, keyId)
+                await db.insertInto('signatures').values(record).execute()
+              },
+            },
+          )
+        } catch (error) {
+          if (error instanceof KeyNotCurrentError && attempt < 2) continue
+          throw error
+        }
+        return { signature_id: record.signature_id, signature, key_id: keyId, signed_at: record.signed_at }
+      }
     },
   )
 }

@@ -6,9 +6,10 @@
 // The attestation checks out only if signing-api's record of that signature
 // says it was made for the purpose `key_attestation` at identity-api's request:
 // a digest signed for anything else, or for another caller, attests nothing.
-import { createPublicKey, verify } from 'node:crypto'
+import { verify } from 'node:crypto'
 import { HttpProblem, keyAttestationDigest, type ServiceApp, type UserKeyTable } from '@docs-mesh/platform'
 import Type from 'typebox'
+import { createPublicKeyCache } from '../keys/public-key-cache.ts'
 
 const VerifyRequest = Type.Object(
   {
@@ -69,14 +70,14 @@ const jwkOf = (keyId: string, x: string) => ({
   alg: 'EdDSA' as const,
 })
 
-const ed25519 = (x: string) => createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
-
 export interface VerifyRouteOptions {
   /** The only caller whose key_attestation signatures attest a key: identity-api's principal. */
   attestationCaller: string
 }
 
 export function verifyRoutes(app: ServiceApp, options: VerifyRouteOptions): void {
+  const ed25519 = createPublicKeyCache()
+
   /** The platform's signature over the user key's registration statement, checked against its platform key. */
   async function attested(key: UserKeyTable): Promise<boolean> {
     const digest = keyAttestationDigest(key)
@@ -111,7 +112,8 @@ export function verifyRoutes(app: ServiceApp, options: VerifyRouteOptions): void
   async function findKey(keyId: string) {
     const platform = await app.database.db
       .selectFrom('signing_keys')
-      .selectAll()
+      // Not the sealed private key: it is not verification's, and it is the row's bulk.
+      .select(['key_id', 'public_key', 'created_at', 'retired_at', 'revoked_at'])
       .where('key_id', '=', keyId)
       .executeTakeFirst()
     if (platform) return { owner: 'platform' as const, platform }
