@@ -72,7 +72,7 @@ export function rbacPolicyOf(details: string): AccessLogEntry['rbac'] {
 export function parseAccessLogLine(line: string, workload: string): AccessLogEntry | null {
   const tokens: string[] = []
   for (const m of line.matchAll(TOKEN)) tokens.push(m[1] ?? m[2] ?? m[3] ?? '')
-  if (tokens.length < 23 || !line.startsWith('[')) return null
+  if (tokens.length < 22 || !line.startsWith('[')) return null
   const [startTime = '', request = '', code = '', flags = '', details = '', termination = ''] = tokens
   const [method = '', path = '', protocol = ''] = request.split(' ')
   const t = (i: number) => tokens[i] ?? '-'

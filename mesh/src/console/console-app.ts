@@ -215,6 +215,12 @@ export async function buildConsoleApp(options: ConsoleAppOptions): Promise<Fasti
   )
 
   app.post('/v1/traces', async (request, reply) => {
+    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? ''))
+      throw new ConsoleProblem(
+        415,
+        'ERR_UNSUPPORTED_MEDIA_TYPE',
+        'OTLP/HTTP JSON is sent as application/json',
+      )
     traces.ingest(request.body)
     // OTLP/HTTP's success answer: an ExportTraceServiceResponse, empty when every span was taken.
     return reply.status(200).send({ partialSuccess: {} })

@@ -1,0 +1,243 @@
+// The workload graph as SVG: nodes in columns by call depth from the
+// gateway, one arrow per caller → callee pair the policies allow (or that
+// traffic was seen on), coloured by what happened on it: allowed traffic,
+// RBAC 403s, connections the network dropped, or blocked by a NetworkPolicy
+// before any request could be made.
+import type { EdgeTraffic, GraphEdge, GraphNode, MeshGraph, NetworkVerdict } from './api.ts'
+import { s } from './dom.ts'
+
+export interface DrawnEdge {
+  key: string
+  from: string
+  to: string
+  /** The ALLOW rules that admit this caller (empty: seen in traffic, no policy allows it). */
+  rules: GraphEdge[]
+  /** The network's verdict when every rule's is DROP: the policies allow it, the network never lets it connect. */
+  blocked: NetworkVerdict | null
+  traffic: EdgeTraffic | null
+}
+
+export type EdgeState = 'dropped' | 'denied' | 'live' | 'blocked' | 'policy' | 'open'
+
+export const edgeKey = (from: string, to: string) => `${from}->${to}`
+
+export function drawnEdges(graph: MeshGraph, traffic: EdgeTraffic[]): DrawnEdge[] {
+  const edges = new Map<string, DrawnEdge>()
+  for (const rule of graph.edges) {
+    const key = edgeKey(rule.from, rule.to)
+    const edge = edges.get(key) ?? {
+      key,
+      from: rule.from,
+      to: rule.to,
+      rules: [],
+      blocked: null,
+      traffic: null,
+    }
+    edge.rules.push(rule)
+    edges.set(key, edge)
+  }
+  for (const edge of edges.values()) {
+    const verdicts = edge.rules.map((r) => r.network)
+    if (verdicts.length > 0 && verdicts.every((v) => v?.verdict === 'DROP'))
+      edge.blocked = verdicts[0] ?? null
+  }
+  for (const t of traffic) {
+    const key = edgeKey(t.source, t.destination)
+    const edge = edges.get(key) ?? {
+      key,
+      from: t.source,
+      to: t.destination,
+      rules: [],
+      blocked: null,
+      traffic: null,
+    }
+    edge.traffic = t
+    edges.set(key, edge)
+  }
+  return [...edges.values()]
+}
+
+export function stateOf(edge: DrawnEdge): EdgeState {
+  const t = edge.traffic
+  if (t && t.dropped > 0) return 'dropped'
+  if (t && t.denied > 0) return 'denied'
+  if (t && t.requests > 0) return 'live'
+  if (edge.blocked) return 'blocked'
+  return edge.from === 'any caller' ? 'open' : 'policy'
+}
+
+const NODE_W = 156
+const NODE_H = 50
+const COLUMN_GAP = 230
+const ROW_GAP = 96
+const MARGIN = 40
+
+const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2))
+
+/** The one-line summary an edge with traffic carries on the graph. */
+export function trafficLabel(t: EdgeTraffic): string {
+  const parts = [`${t.ok} ok`]
+  if (t.denied > 0) parts.push(`${t.denied} denied`)
+  if (t.dropped > 0) parts.push(`${t.dropped} dropped`)
+  if (t.errors > 0) parts.push(`${t.errors} err`)
+  return parts.join(' · ')
+}
+
+export function rateLabel(t: EdgeTraffic): string {
+  const p99 = t.p99Ms === null ? '' : ` · p99 ${fmt(t.p99Ms)} ms`
+  return `${fmt(t.ratePerSecond)} req/s${p99}`
+}
+
+export function renderGraph(
+  graph: MeshGraph,
+  edges: DrawnEdge[],
+  selected: string | null,
+  onSelect: (edge: DrawnEdge) => void,
+  onSelectNode: (node: GraphNode) => void,
+): SVGSVGElement {
+  const nodes = [...graph.nodes]
+  // Callers traffic names that the policies do not (a client without a sidecar reports as "unknown").
+  for (const e of edges)
+    for (const id of [e.from, e.to])
+      if (!nodes.some((n) => n.id === id))
+        nodes.push({ id, label: id, kind: 'caller', namespace: null, principal: null, column: 0 })
+  const columns = new Map<number, GraphNode[]>()
+  for (const n of nodes) columns.set(n.column, [...(columns.get(n.column) ?? []), n])
+  const usedColumns = [...columns.keys()].sort((a, b) => a - b)
+  const tallest = Math.max(...[...columns.values()].map((c) => c.length))
+  const height = MARGIN * 2 + tallest * ROW_GAP
+  const width = MARGIN * 2 + (usedColumns.length - 1) * COLUMN_GAP + NODE_W
+  const at = new Map<string, { x: number; y: number }>()
+  usedColumns.forEach((column, i) => {
+    const list = (columns.get(column) ?? []).sort((a, b) => a.label.localeCompare(b.label))
+    const top = (height - list.length * ROW_GAP) / 2 + ROW_GAP / 2
+    list.forEach((n, row) => {
+      at.set(n.id, { x: MARGIN + NODE_W / 2 + i * COLUMN_GAP, y: top + row * ROW_GAP })
+    })
+  })
+
+  const svg = s('svg', {
+    viewBox: `0 0 ${width} ${height}`,
+    class: 'graph',
+    role: 'img',
+    'aria-label': 'Workload graph: who may call whom, with live traffic',
+  })
+  const defs = s('defs')
+  for (const state of ['policy', 'open', 'live', 'denied', 'dropped', 'blocked', 'selected'])
+    defs.append(
+      s(
+        'marker',
+        {
+          id: `arrow-${state}`,
+          viewBox: '0 0 10 10',
+          refX: 9,
+          refY: 5,
+          markerWidth: 7,
+          markerHeight: 7,
+          orient: 'auto-start-reverse',
+          class: `marker marker-${state}`,
+        },
+        s('path', { d: 'M 0 0 L 10 5 L 0 10 z' }),
+      ),
+    )
+  svg.append(defs)
+
+  const edgeLayer = s('g', { class: 'edges' })
+  const labelLayer = s('g', { class: 'edge-labels' })
+  for (const edge of edges) {
+    const a = at.get(edge.from)
+    const b = at.get(edge.to)
+    if (!a || !b) continue
+    const state = stateOf(edge)
+    const x1 = a.x + NODE_W / 2
+    const x2 = b.x - NODE_W / 2
+    let d: string
+    let mid: { x: number; y: number }
+    if (x2 > x1) {
+      const dx = Math.max(40, (x2 - x1) / 2)
+      d = `M ${x1} ${a.y} C ${x1 + dx} ${a.y}, ${x2 - dx} ${b.y}, ${x2} ${b.y}`
+      mid = { x: (x1 + x2) / 2, y: (a.y + b.y) / 2 }
+    } else {
+      // Backwards or within a column: loop below both nodes.
+      const y = Math.max(a.y, b.y) + NODE_H
+      d = `M ${a.x} ${a.y + NODE_H / 2} C ${a.x} ${y + 40}, ${b.x} ${y + 40}, ${b.x} ${b.y + NODE_H / 2}`
+      mid = { x: (a.x + b.x) / 2, y: y + 30 }
+    }
+    const isSelected = edge.key === selected
+    const title = [
+      `${edge.from} → ${edge.to}`,
+      ...edge.rules.map(
+        (r) =>
+          `may send ${r.operations} (${r.policy ?? 'no policy'}${r.rule === null ? '' : ` rule ${r.rule}`})`,
+      ),
+      edge.blocked ? `blocked at the network by ${edge.blocked.policy ?? 'no pod'}` : '',
+      edge.rules.length === 0 ? 'no policy allows this caller' : '',
+    ]
+      .filter(Boolean)
+      .join('\n')
+    const group = s(
+      'g',
+      {
+        class: `edge edge-${state}${isSelected ? ' selected' : ''}`,
+        'data-edge': edge.key,
+        'data-state': state,
+        tabindex: 0,
+        role: 'button',
+        'aria-label': `${edge.from} to ${edge.to}: ${state}`,
+        onclick: () => onSelect(edge),
+        onkeydown: (e: Event) => {
+          if ((e as KeyboardEvent).key === 'Enter') onSelect(edge)
+        },
+      },
+      s('title', {}, title),
+      s('path', { d, class: 'edge-hit' }),
+      s('path', { d, class: 'edge-line', 'marker-end': `url(#arrow-${isSelected ? 'selected' : state})` }),
+    )
+    edgeLayer.append(group)
+    if (edge.blocked && !edge.traffic)
+      labelLayer.append(s('text', { x: mid.x, y: mid.y + 5, class: 'edge-x', 'aria-hidden': 'true' }, '✕'))
+    if (edge.traffic && edge.traffic.requests > 0) {
+      const line1 = trafficLabel(edge.traffic)
+      const line2 = rateLabel(edge.traffic)
+      const w = Math.max(line1.length, line2.length) * 6.4 + 16
+      labelLayer.append(
+        s(
+          'g',
+          {
+            class: `edge-label edge-label-${state}`,
+            'data-edge-label': edge.key,
+            transform: `translate(${mid.x - w / 2} ${mid.y - 17})`,
+            onclick: () => onSelect(edge),
+          },
+          s('rect', { width: w, height: 34, rx: 8 }),
+          s('text', { x: w / 2, y: 14, class: 'counts' }, line1),
+          s('text', { x: w / 2, y: 27, class: 'rate' }, line2),
+        ),
+      )
+    }
+  }
+  svg.append(edgeLayer)
+
+  const nodeLayer = s('g', { class: 'nodes' })
+  for (const n of nodes) {
+    const p = at.get(n.id)
+    if (!p) continue
+    nodeLayer.append(
+      s(
+        'g',
+        {
+          class: `node node-${n.kind}`,
+          'data-node': n.id,
+          transform: `translate(${p.x - NODE_W / 2} ${p.y - NODE_H / 2})`,
+          onclick: () => onSelectNode(n),
+        },
+        s('title', {}, n.principal ? `${n.id}\nspiffe://${n.principal}` : n.id),
+        s('rect', { width: NODE_W, height: NODE_H, rx: 12 }),
+        s('text', { x: NODE_W / 2, y: n.namespace ? 22 : 30, class: 'node-name' }, n.label),
+        n.namespace ? s('text', { x: NODE_W / 2, y: 38, class: 'node-ns' }, `ns ${n.namespace}`) : null,
+      ),
+    )
+  }
+  svg.append(nodeLayer, labelLayer)
+  return svg
+}
