@@ -137,15 +137,21 @@ export async function edgeDetails(edge: DrawnEdge, ask: Ask): Promise<HTMLElemen
   const state = stateOf(edge)
   const callerIsWorkload = edge.from !== 'any caller' && edge.from !== 'unknown'
   const [outbound, inbound, traces] = await Promise.all([
-    callerIsWorkload ? api.logs({ workload: edge.from, authority: edge.to, limit: 10 }) : { entries: [] },
-    api.logs({ workload: edge.to, denied: state === 'denied' || undefined, limit: 10 }),
+    callerIsWorkload ? api.logs({ workload: edge.from, authority: edge.to, limit: 50 }) : { entries: [] },
+    api.logs({ workload: edge.to, limit: 200 }),
     api.traces(100),
   ])
-  const denial = [...outbound.entries, ...inbound.entries].find((e) =>
-    state === 'dropped' ? e.responseFlags.includes('UF') : e.rbac !== null,
-  )
+  // Istio's default format does not name the caller on the callee's side: a
+  // callee line belongs to this edge when its x-request-id is one the
+  // caller's proxy logged for a request to this callee.
+  const ids = new Set(outbound.entries.map((e) => e.requestId).filter(Boolean))
+  const tied = inbound.entries.filter((e) => ids.has(e.requestId))
+  const denial =
+    state === 'dropped'
+      ? outbound.entries.find((e) => e.responseFlags.split(',').includes('UF'))
+      : tied.find((e) => e.rbac !== null)
   const explained =
-    (state === 'denied' || state === 'dropped') && denial && callerIsWorkload
+    denial && (state === 'denied' || state === 'dropped')
       ? await api
           .why({
             from: edge.from,
@@ -156,6 +162,7 @@ export async function edgeDetails(edge: DrawnEdge, ask: Ask): Promise<HTMLElemen
           .then(whyAnswerView)
           .catch(() => null)
       : null
+  const untiedDenials = inbound.entries.filter((e) => e.rbac !== null && !ids.has(e.requestId)).slice(0, 5)
   return h(
     'div',
     { class: 'details', 'data-details-edge': edge.key },
@@ -191,17 +198,23 @@ export async function edgeDetails(edge: DrawnEdge, ask: Ask): Promise<HTMLElemen
         ),
     h('h3', {}, 'Traffic'),
     h('div', { class: 'traffic-slot' }, trafficTable(edge.traffic)),
-    explained ? h('h3', {}, 'The newest denied call, explained') : null,
+    explained
+      ? h('h3', {}, `The newest ${state === 'dropped' ? 'dropped' : 'denied'} call, explained`)
+      : null,
     explained,
     h('h3', {}, 'Access log'),
-    callerIsWorkload ? h('h4', {}, `${edge.from}'s proxy, requests to ${edge.to}`) : null,
-    callerIsWorkload ? logList(outbound.entries, ask, edge.from) : null,
-    h(
-      'h4',
-      {},
-      `${edge.to}'s sidecar, inbound${state === 'denied' ? ' denials' : ''} (Istio's default format does not name the caller)`,
-    ),
-    logList(inbound.entries, callerIsWorkload ? ask : null, edge.from),
+    callerIsWorkload ? h('h4', {}, `${edge.from}'s proxy: requests to ${edge.to}`) : null,
+    callerIsWorkload ? logList(outbound.entries.slice(0, 10), ask, edge.from) : null,
+    h('h4', {}, `${edge.to}'s sidecar: the same requests (joined by x-request-id)`),
+    logList(tied.slice(0, 10), ask, edge.from),
+    untiedDenials.length > 0
+      ? h(
+          'h4',
+          {},
+          `${edge.to}'s sidecar: other recent denials (their caller's proxy logged nothing, so the log cannot say who sent them; "why?" asks as ${edge.from})`,
+        )
+      : null,
+    untiedDenials.length > 0 ? logList(untiedDenials, callerIsWorkload ? ask : null, edge.from) : null,
     h('h3', {}, 'Traces'),
     traceList(
       traces.traces.filter(

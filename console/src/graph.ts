@@ -88,13 +88,14 @@ export function rateLabel(t: EdgeTraffic): string {
   return `${fmt(t.ratePerSecond)} req/s${p99}`
 }
 
-export function renderGraph(
-  graph: MeshGraph,
-  edges: DrawnEdge[],
-  selected: string | null,
-  onSelect: (edge: DrawnEdge) => void,
-  onSelectNode: (node: GraphNode) => void,
-): SVGSVGElement {
+interface Layout {
+  at: Map<string, { x: number; y: number }>
+  nodes: GraphNode[]
+  width: number
+  height: number
+}
+
+function layout(graph: MeshGraph, edges: DrawnEdge[]): Layout {
   const nodes = [...graph.nodes]
   // Callers traffic names that the policies do not (a client without a sidecar reports as "unknown").
   for (const e of edges)
@@ -115,129 +116,199 @@ export function renderGraph(
       at.set(n.id, { x: MARGIN + NODE_W / 2 + i * COLUMN_GAP, y: top + row * ROW_GAP })
     })
   })
+  return { at, nodes, width, height }
+}
 
+function edgePath(a: { x: number; y: number }, b: { x: number; y: number }) {
+  const x1 = a.x + NODE_W / 2
+  const x2 = b.x - NODE_W / 2
+  if (x2 > x1) {
+    const dx = Math.max(40, (x2 - x1) / 2)
+    return {
+      d: `M ${x1} ${a.y} C ${x1 + dx} ${a.y}, ${x2 - dx} ${b.y}, ${x2} ${b.y}`,
+      mid: { x: (x1 + x2) / 2, y: (a.y + b.y) / 2 },
+    }
+  }
+  // Backwards or within a column: loop below both nodes.
+  const y = Math.max(a.y, b.y) + NODE_H
+  return {
+    d: `M ${a.x} ${a.y + NODE_H / 2} C ${a.x} ${y + 40}, ${b.x} ${y + 40}, ${b.x} ${b.y + NODE_H / 2}`,
+    mid: { x: (a.x + b.x) / 2, y: y + 30 },
+  }
+}
+
+function edgeTitle(edge: DrawnEdge): string {
+  return [
+    `${edge.from} → ${edge.to}`,
+    ...edge.rules.map(
+      (r) =>
+        `may send ${r.operations} (${r.policy ?? 'no policy'}${r.rule === null ? '' : ` rule ${r.rule}`})`,
+    ),
+    edge.blocked ? `blocked at the network by ${edge.blocked.policy ?? 'no pod'}` : '',
+    edge.rules.length === 0 ? 'no policy allows this caller' : '',
+  ]
+    .filter(Boolean)
+    .join('\n')
+}
+
+export interface GraphView {
+  element: SVGSVGElement
+  /** New traffic and selection: updated in place (what a person hovers or clicks stays put); redrawn only when an edge appears. */
+  update(edges: DrawnEdge[], selected: string | null): void
+}
+
+export function graphView(
+  graph: MeshGraph,
+  onSelect: (key: string) => void,
+  onSelectNode: (node: GraphNode) => void,
+): GraphView {
   const svg = s('svg', {
-    viewBox: `0 0 ${width} ${height}`,
     class: 'graph',
     role: 'img',
     'aria-label': 'Workload graph: who may call whom, with live traffic',
   })
-  const defs = s('defs')
-  for (const state of ['policy', 'open', 'live', 'denied', 'dropped', 'blocked', 'selected'])
-    defs.append(
-      s(
-        'marker',
-        {
-          id: `arrow-${state}`,
-          viewBox: '0 0 10 10',
-          refX: 9,
-          refY: 5,
-          markerWidth: 7,
-          markerHeight: 7,
-          orient: 'auto-start-reverse',
-          class: `marker marker-${state}`,
-        },
-        s('path', { d: 'M 0 0 L 10 5 L 0 10 z' }),
-      ),
-    )
-  svg.append(defs)
+  let drawnKeys = ''
+  let mids = new Map<string, { x: number; y: number }>()
 
-  const edgeLayer = s('g', { class: 'edges' })
-  const labelLayer = s('g', { class: 'edge-labels' })
-  for (const edge of edges) {
-    const a = at.get(edge.from)
-    const b = at.get(edge.to)
-    if (!a || !b) continue
-    const state = stateOf(edge)
-    const x1 = a.x + NODE_W / 2
-    const x2 = b.x - NODE_W / 2
-    let d: string
-    let mid: { x: number; y: number }
-    if (x2 > x1) {
-      const dx = Math.max(40, (x2 - x1) / 2)
-      d = `M ${x1} ${a.y} C ${x1 + dx} ${a.y}, ${x2 - dx} ${b.y}, ${x2} ${b.y}`
-      mid = { x: (x1 + x2) / 2, y: (a.y + b.y) / 2 }
-    } else {
-      // Backwards or within a column: loop below both nodes.
-      const y = Math.max(a.y, b.y) + NODE_H
-      d = `M ${a.x} ${a.y + NODE_H / 2} C ${a.x} ${y + 40}, ${b.x} ${y + 40}, ${b.x} ${b.y + NODE_H / 2}`
-      mid = { x: (a.x + b.x) / 2, y: y + 30 }
-    }
-    const isSelected = edge.key === selected
-    const title = [
-      `${edge.from} → ${edge.to}`,
-      ...edge.rules.map(
-        (r) =>
-          `may send ${r.operations} (${r.policy ?? 'no policy'}${r.rule === null ? '' : ` rule ${r.rule}`})`,
-      ),
-      edge.blocked ? `blocked at the network by ${edge.blocked.policy ?? 'no pod'}` : '',
-      edge.rules.length === 0 ? 'no policy allows this caller' : '',
-    ]
-      .filter(Boolean)
-      .join('\n')
-    const group = s(
-      'g',
-      {
-        class: `edge edge-${state}${isSelected ? ' selected' : ''}`,
-        'data-edge': edge.key,
-        'data-state': state,
-        tabindex: 0,
-        role: 'button',
-        'aria-label': `${edge.from} to ${edge.to}: ${state}`,
-        onclick: () => onSelect(edge),
-        onkeydown: (e: Event) => {
-          if ((e as KeyboardEvent).key === 'Enter') onSelect(edge)
-        },
-      },
-      s('title', {}, title),
-      s('path', { d, class: 'edge-hit' }),
-      s('path', { d, class: 'edge-line', 'marker-end': `url(#arrow-${isSelected ? 'selected' : state})` }),
-    )
-    edgeLayer.append(group)
-    if (edge.blocked && !edge.traffic)
-      labelLayer.append(s('text', { x: mid.x, y: mid.y + 5, class: 'edge-x', 'aria-hidden': 'true' }, '✕'))
-    if (edge.traffic && edge.traffic.requests > 0) {
-      const line1 = trafficLabel(edge.traffic)
-      const line2 = rateLabel(edge.traffic)
-      const w = Math.max(line1.length, line2.length) * 6.4 + 16
-      labelLayer.append(
+  function redraw(edges: DrawnEdge[]) {
+    const { at, nodes, width, height } = layout(graph, edges)
+    svg.setAttribute('viewBox', `0 0 ${width} ${height}`)
+    const defs = s('defs')
+    for (const state of ['policy', 'open', 'live', 'denied', 'dropped', 'blocked', 'selected'])
+      defs.append(
+        s(
+          'marker',
+          {
+            id: `arrow-${state}`,
+            viewBox: '0 0 10 10',
+            refX: 9,
+            refY: 5,
+            markerWidth: 7,
+            markerHeight: 7,
+            orient: 'auto-start-reverse',
+            class: `marker marker-${state}`,
+          },
+          s('path', { d: 'M 0 0 L 10 5 L 0 10 z' }),
+        ),
+      )
+    const edgeLayer = s('g', { class: 'edges' })
+    const markLayer = s('g', { class: 'edge-marks' })
+    const labelLayer = s('g', { class: 'edge-labels' })
+    mids = new Map()
+    for (const edge of edges) {
+      const a = at.get(edge.from)
+      const b = at.get(edge.to)
+      if (!a || !b) continue
+      const { d, mid } = edgePath(a, b)
+      mids.set(edge.key, mid)
+      edgeLayer.append(
         s(
           'g',
           {
-            class: `edge-label edge-label-${state}`,
-            'data-edge-label': edge.key,
-            transform: `translate(${mid.x - w / 2} ${mid.y - 17})`,
-            onclick: () => onSelect(edge),
+            class: 'edge',
+            'data-edge': edge.key,
+            tabindex: 0,
+            role: 'button',
+            onclick: () => onSelect(edge.key),
+            onkeydown: (e: Event) => {
+              if ((e as KeyboardEvent).key === 'Enter') onSelect(edge.key)
+            },
           },
-          s('rect', { width: w, height: 34, rx: 8 }),
-          s('text', { x: w / 2, y: 14, class: 'counts' }, line1),
-          s('text', { x: w / 2, y: 27, class: 'rate' }, line2),
+          s('title', {}, edgeTitle(edge)),
+          s('path', { d, class: 'edge-hit' }),
+          s('path', { d, class: 'edge-line' }),
+        ),
+      )
+      if (edge.blocked)
+        markLayer.append(
+          s(
+            'text',
+            { x: mid.x, y: mid.y + 5, class: 'edge-x', 'data-edge-x': edge.key, 'aria-hidden': 'true' },
+            '✕',
+          ),
+        )
+      labelLayer.append(
+        s(
+          'g',
+          { class: 'edge-label', 'data-edge-label': edge.key, onclick: () => onSelect(edge.key) },
+          s('rect', { height: 34, rx: 8 }),
+          s('text', { y: 14, class: 'counts' }),
+          s('text', { y: 27, class: 'rate' }),
         ),
       )
     }
+    const nodeLayer = s('g', { class: 'nodes' })
+    for (const n of nodes) {
+      const p = at.get(n.id)
+      if (!p) continue
+      nodeLayer.append(
+        s(
+          'g',
+          {
+            class: `node node-${n.kind}`,
+            'data-node': n.id,
+            transform: `translate(${p.x - NODE_W / 2} ${p.y - NODE_H / 2})`,
+            onclick: () => onSelectNode(n),
+          },
+          s('title', {}, n.principal ? `${n.id}\nspiffe://${n.principal}` : n.id),
+          s('rect', { width: NODE_W, height: NODE_H, rx: 12 }),
+          s('text', { x: NODE_W / 2, y: n.namespace ? 22 : 30, class: 'node-name' }, n.label),
+          n.namespace ? s('text', { x: NODE_W / 2, y: 38, class: 'node-ns' }, `ns ${n.namespace}`) : null,
+        ),
+      )
+    }
+    svg.replaceChildren(defs, edgeLayer, nodeLayer, markLayer, labelLayer)
   }
-  svg.append(edgeLayer)
 
-  const nodeLayer = s('g', { class: 'nodes' })
-  for (const n of nodes) {
-    const p = at.get(n.id)
-    if (!p) continue
-    nodeLayer.append(
-      s(
-        'g',
-        {
-          class: `node node-${n.kind}`,
-          'data-node': n.id,
-          transform: `translate(${p.x - NODE_W / 2} ${p.y - NODE_H / 2})`,
-          onclick: () => onSelectNode(n),
-        },
-        s('title', {}, n.principal ? `${n.id}\nspiffe://${n.principal}` : n.id),
-        s('rect', { width: NODE_W, height: NODE_H, rx: 12 }),
-        s('text', { x: NODE_W / 2, y: n.namespace ? 22 : 30, class: 'node-name' }, n.label),
-        n.namespace ? s('text', { x: NODE_W / 2, y: 38, class: 'node-ns' }, `ns ${n.namespace}`) : null,
-      ),
-    )
+  function update(edges: DrawnEdge[], selected: string | null) {
+    const keys = edges
+      .map((e) => e.key)
+      .sort()
+      .join('\n')
+    if (keys !== drawnKeys) {
+      redraw(edges)
+      drawnKeys = keys
+    }
+    for (const edge of edges) {
+      const state = stateOf(edge)
+      const isSelected = edge.key === selected
+      const group = svg.querySelector(`[data-edge="${CSS.escape(edge.key)}"]`)
+      if (!group) continue
+      group.setAttribute('class', `edge edge-${state}${isSelected ? ' selected' : ''}`)
+      group.setAttribute('data-state', state)
+      group.setAttribute('aria-label', `${edge.from} to ${edge.to}: ${state}`)
+      group
+        .querySelector('.edge-line')
+        ?.setAttribute('marker-end', `url(#arrow-${isSelected ? 'selected' : state})`)
+      svg
+        .querySelector(`[data-edge-x="${CSS.escape(edge.key)}"]`)
+        ?.setAttribute('visibility', edge.traffic ? 'hidden' : 'visible')
+      const label = svg.querySelector(`[data-edge-label="${CSS.escape(edge.key)}"]`)
+      const mid = mids.get(edge.key)
+      if (!label || !mid) continue
+      const t = edge.traffic
+      if (!t || t.requests === 0) {
+        label.setAttribute('visibility', 'hidden')
+        continue
+      }
+      const line1 = trafficLabel(t)
+      const line2 = rateLabel(t)
+      const w = Math.max(line1.length, line2.length) * 6.4 + 16
+      label.setAttribute('visibility', 'visible')
+      label.setAttribute('class', `edge-label edge-label-${state}`)
+      label.setAttribute('transform', `translate(${mid.x - w / 2} ${mid.y - 17})`)
+      label.querySelector('rect')?.setAttribute('width', String(w))
+      const [counts, rate] = [...label.querySelectorAll('text')]
+      for (const [el, text] of [
+        [counts, line1],
+        [rate, line2],
+      ] as const) {
+        if (!el) continue
+        el.setAttribute('x', String(w / 2))
+        if (el.textContent !== text) el.textContent = text
+      }
+    }
   }
-  svg.append(nodeLayer, labelLayer)
-  return svg
+
+  return { element: svg, update }
 }

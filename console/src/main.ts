@@ -5,7 +5,7 @@ import './style.css'
 import { api, type GraphNode, type MeshGraph, type Traffic } from './api.ts'
 import { edgeDetails, nodeDetails, trafficTable } from './details.ts'
 import { h } from './dom.ts'
-import { type DrawnEdge, drawnEdges, renderGraph } from './graph.ts'
+import { type DrawnEdge, drawnEdges, graphView } from './graph.ts'
 import { whyBox } from './why.ts'
 
 const POLL_MS = 2_000
@@ -49,8 +49,10 @@ async function start(root: HTMLElement) {
   }
 
   let edges: DrawnEdge[] = drawnEdges(graph, [])
-  const selectEdge = async (edge: DrawnEdge) => {
-    selected = edge.key
+  const selectEdge = async (key: string) => {
+    const edge = edges.find((e) => e.key === key)
+    if (!edge) return
+    selected = key
     draw()
     aside.replaceChildren(h('p', { class: 'muted' }, `Loading ${edge.from} → ${edge.to}…`))
     aside.replaceChildren(await edgeDetails(edge, ask))
@@ -60,17 +62,15 @@ async function start(root: HTMLElement) {
     draw()
     aside.replaceChildren(await nodeDetails(node))
   }
+  const view = graphView(
+    graph,
+    (key) => void selectEdge(key),
+    (n) => void selectNode(n),
+  )
+  graphSlot.append(view.element)
   function draw() {
     edges = drawnEdges(graph, traffic.edges)
-    graphSlot.replaceChildren(
-      renderGraph(
-        graph,
-        edges,
-        selected,
-        (e) => void selectEdge(e),
-        (n) => void selectNode(n),
-      ),
-    )
+    view.update(edges, selected)
     // Keep the open panel's numbers live without reloading its logs.
     const open = edges.find((e) => e.key === selected)
     const slot = aside.querySelector('.traffic-slot')

@@ -52,7 +52,12 @@ export function whyAnswerView(answer: WhyAnswer): HTMLElement {
       ),
       h('li', {}, h('strong', {}, 'L7 AuthorizationPolicy: '), `${answer.l7.decision}: ${answer.l7.reason}`),
     ),
-    answer.network?.text ? policyView(answer.network.text, 'decided the connection') : null,
+    answer.network?.text
+      ? policyView(
+          answer.network.text,
+          answer.network.verdict === 'DROP' ? 'refused the connection' : 'admitted the connection',
+        )
+      : null,
     ...answer.l7.policies.map((p) => policyView(p, l7Caption)),
   )
 }
@@ -61,11 +66,13 @@ export function whyBox(graph: MeshGraph): {
   element: HTMLElement
   ask(q: { from: string; to: string; method: string; path: string }): Promise<void>
 } {
+  // The label beside its control (not around it), so its accessible name is the label alone.
+  const field = (label: string, id: string, control: HTMLElement) =>
+    h('div', { class: 'field' }, h('label', { for: id }, label), control)
   const select = (label: string, id: string, options: string[], value: string) =>
-    h(
-      'label',
-      { for: id },
+    field(
       label,
+      id,
       h(
         'select',
         { id, name: id },
@@ -86,10 +93,9 @@ export function whyBox(graph: MeshGraph): {
     destinations.includes('signing-api') ? 'signing-api' : (destinations[0] ?? ''),
   )
   const method = select('Method', 'why-method', METHODS, 'POST')
-  const path = h(
-    'label',
-    { for: 'why-path' },
+  const path = field(
     'Path',
+    'why-path',
     h('input', { id: 'why-path', name: 'why-path', value: '/sign', spellcheck: false }),
   )
   const out = h('div', { class: 'why-out', 'aria-live': 'polite' })

@@ -4,13 +4,13 @@ import { describe, expect, it } from 'vitest'
 import { histogramQuantile } from '../../src/console/istio-traffic.ts'
 import { ExpositionError, parsePrometheusText } from '../../src/console/prometheus-text.ts'
 
-const escape = (v: string) => v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')
+const escaped = (v: string) => v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')
 
 describe('parsePrometheusText', () => {
   it('reads any label value back as written, escapes included', () => {
     fc.assert(
       fc.property(fc.string(), fc.string(), fc.integer({ min: 0, max: 1e9 }), (a, b, n) => {
-        const text = `# TYPE istio_requests_total counter\nistio_requests_total{reporter="${escape(a)}",response_flags="${escape(b)}"} ${n}\n`
+        const text = `# TYPE istio_requests_total counter\nistio_requests_total{reporter="${escaped(a)}",response_flags="${escaped(b)}"} ${n}\n`
         expect(parsePrometheusText(text)).toEqual([
           { name: 'istio_requests_total', labels: { reporter: a, response_flags: b }, value: n },
         ])
