@@ -4,7 +4,7 @@
 // and its proxy's recent log lines.
 import { type AccessLogEntry, api, type EdgeTraffic, type GraphNode, type TraceSummary } from './api.ts'
 import { h } from './dom.ts'
-import { type DrawnEdge, rateLabel, stateOf } from './graph.ts'
+import { type DrawnEdge, stateOf } from './graph.ts'
 import { whyAnswerView } from './why.ts'
 
 type Ask = (q: { from: string; to: string; method: string; path: string }) => void
@@ -38,7 +38,7 @@ export function trafficTable(t: EdgeTraffic | null): HTMLElement {
       row('denied (403 RBAC)', String(t.denied), t.denied > 0 ? 'denied' : ''),
       row('dropped (connect failure, UF)', String(t.dropped), t.dropped > 0 ? 'dropped' : ''),
       row('other errors', String(t.errors)),
-      row('rate', rateLabel(t).split(' · ')[0] ?? ''),
+      row('rate', `${t.ratePerSecond.toFixed(2)} req/s (last 10 s)`),
       row('p50 / p99', `${ms(t.p50Ms)} / ${ms(t.p99Ms)}`),
       row(
         'response codes',

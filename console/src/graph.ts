@@ -68,11 +68,11 @@ export function stateOf(edge: DrawnEdge): EdgeState {
 
 const NODE_W = 156
 const NODE_H = 50
-const COLUMN_GAP = 230
-const ROW_GAP = 96
+const COLUMN_GAP = 310
+const ROW_GAP = 100
 const MARGIN = 40
 
-const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2))
+const fmt = (n: number) => (n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toFixed(2))
 
 /** The one-line summary an edge with traffic carries on the graph. */
 export function trafficLabel(t: EdgeTraffic): string {
@@ -85,7 +85,7 @@ export function trafficLabel(t: EdgeTraffic): string {
 
 export function rateLabel(t: EdgeTraffic): string {
   const p99 = t.p99Ms === null ? '' : ` · p99 ${fmt(t.p99Ms)} ms`
-  return `${fmt(t.ratePerSecond)} req/s${p99}`
+  return `${fmt(t.ratePerSecond)}/s${p99}`
 }
 
 interface Layout {
@@ -111,7 +111,10 @@ function layout(graph: MeshGraph, edges: DrawnEdge[]): Layout {
   const at = new Map<string, { x: number; y: number }>()
   usedColumns.forEach((column, i) => {
     const list = (columns.get(column) ?? []).sort((a, b) => a.label.localeCompare(b.label))
-    const top = (height - list.length * ROW_GAP) / 2 + ROW_GAP / 2
+    // A lone node deep in the graph sits off the middle, alternately above and below, so
+    // the long edges into the last column pass beside it instead of through it.
+    const offset = list.length === 1 && i >= 3 ? (i % 2 === 1 ? -0.8 : 0.8) * ROW_GAP : 0
+    const top = (height - list.length * ROW_GAP) / 2 + ROW_GAP / 2 + offset
     list.forEach((n, row) => {
       at.set(n.id, { x: MARGIN + NODE_W / 2 + i * COLUMN_GAP, y: top + row * ROW_GAP })
     })
@@ -119,23 +122,47 @@ function layout(graph: MeshGraph, edges: DrawnEdge[]): Layout {
   return { at, nodes, width, height }
 }
 
-function edgePath(a: { x: number; y: number }, b: { x: number; y: number }) {
+type Point = { x: number; y: number }
+
+/** A cubic Bézier from caller to callee: forwards between columns, or a loop below both nodes. */
+function edgeCurve(a: Point, b: Point): [Point, Point, Point, Point] {
   const x1 = a.x + NODE_W / 2
   const x2 = b.x - NODE_W / 2
   if (x2 > x1) {
     const dx = Math.max(40, (x2 - x1) / 2)
-    return {
-      d: `M ${x1} ${a.y} C ${x1 + dx} ${a.y}, ${x2 - dx} ${b.y}, ${x2} ${b.y}`,
-      mid: { x: (x1 + x2) / 2, y: (a.y + b.y) / 2 },
-    }
+    return [
+      { x: x1, y: a.y },
+      { x: x1 + dx, y: a.y },
+      { x: x2 - dx, y: b.y },
+      { x: x2, y: b.y },
+    ]
   }
-  // Backwards or within a column: loop below both nodes.
-  const y = Math.max(a.y, b.y) + NODE_H
+  const y = Math.max(a.y, b.y) + NODE_H + 40
+  return [
+    { x: a.x, y: a.y + NODE_H / 2 },
+    { x: a.x, y },
+    { x: b.x, y },
+    { x: b.x, y: b.y + NODE_H / 2 },
+  ]
+}
+
+const pathOf = (c: Point[]) =>
+  `M ${c[0]?.x} ${c[0]?.y} C ${c[1]?.x} ${c[1]?.y}, ${c[2]?.x} ${c[2]?.y}, ${c[3]?.x} ${c[3]?.y}`
+
+function pointAt(c: [Point, Point, Point, Point], t: number): Point {
+  const u = 1 - t
+  const w = [u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t]
   return {
-    d: `M ${a.x} ${a.y + NODE_H / 2} C ${a.x} ${y + 40}, ${b.x} ${y + 40}, ${b.x} ${b.y + NODE_H / 2}`,
-    mid: { x: (a.x + b.x) / 2, y: y + 30 },
+    x: c.reduce((sum, p, i) => sum + p.x * (w[i] ?? 0), 0),
+    y: c.reduce((sum, p, i) => sum + p.y * (w[i] ?? 0), 0),
   }
 }
+
+type Box = { x: number; y: number; w: number; h: number }
+const overlaps = (a: Box, b: Box) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h
+
+/** Where along its curve a label sits: the first spot from the middle outwards that covers no node and no other label. */
+const LABEL_SPOTS = [0.5, 0.42, 0.58, 0.34, 0.66, 0.26, 0.74, 0.18, 0.82]
 
 function edgeTitle(edge: DrawnEdge): string {
   return [
@@ -168,7 +195,8 @@ export function graphView(
     'aria-label': 'Workload graph: who may call whom, with live traffic',
   })
   let drawnKeys = ''
-  let mids = new Map<string, { x: number; y: number }>()
+  let curves = new Map<string, [Point, Point, Point, Point]>()
+  let nodeBoxes: Box[] = []
 
   function redraw(edges: DrawnEdge[]) {
     const { at, nodes, width, height } = layout(graph, edges)
@@ -183,8 +211,10 @@ export function graphView(
             viewBox: '0 0 10 10',
             refX: 9,
             refY: 5,
-            markerWidth: 7,
-            markerHeight: 7,
+            markerWidth: 11,
+            markerHeight: 11,
+            // The same size on thin and thick lines.
+            markerUnits: 'userSpaceOnUse',
             orient: 'auto-start-reverse',
             class: `marker marker-${state}`,
           },
@@ -194,13 +224,21 @@ export function graphView(
     const edgeLayer = s('g', { class: 'edges' })
     const markLayer = s('g', { class: 'edge-marks' })
     const labelLayer = s('g', { class: 'edge-labels' })
-    mids = new Map()
+    curves = new Map()
+    nodeBoxes = [...at.values()].map((p) => ({
+      x: p.x - NODE_W / 2 - 6,
+      y: p.y - NODE_H / 2 - 6,
+      w: NODE_W + 12,
+      h: NODE_H + 12,
+    }))
     for (const edge of edges) {
       const a = at.get(edge.from)
       const b = at.get(edge.to)
       if (!a || !b) continue
-      const { d, mid } = edgePath(a, b)
-      mids.set(edge.key, mid)
+      const curve = edgeCurve(a, b)
+      const d = pathOf(curve)
+      const mid = pointAt(curve, 0.5)
+      curves.set(edge.key, curve)
       edgeLayer.append(
         s(
           'g',
@@ -269,7 +307,8 @@ export function graphView(
       redraw(edges)
       drawnKeys = keys
     }
-    for (const edge of edges) {
+    const placed: Box[] = []
+    for (const edge of [...edges].sort((x, y) => x.key.localeCompare(y.key))) {
       const state = stateOf(edge)
       const isSelected = edge.key === selected
       const group = svg.querySelector(`[data-edge="${CSS.escape(edge.key)}"]`)
@@ -284,8 +323,8 @@ export function graphView(
         .querySelector(`[data-edge-x="${CSS.escape(edge.key)}"]`)
         ?.setAttribute('visibility', edge.traffic ? 'hidden' : 'visible')
       const label = svg.querySelector(`[data-edge-label="${CSS.escape(edge.key)}"]`)
-      const mid = mids.get(edge.key)
-      if (!label || !mid) continue
+      const curve = curves.get(edge.key)
+      if (!label || !curve) continue
       const t = edge.traffic
       if (!t || t.requests === 0) {
         label.setAttribute('visibility', 'hidden')
@@ -294,9 +333,18 @@ export function graphView(
       const line1 = trafficLabel(t)
       const line2 = rateLabel(t)
       const w = Math.max(line1.length, line2.length) * 6.4 + 16
+      const boxAt = (t: number): Box => {
+        const p = pointAt(curve, t)
+        return { x: p.x - w / 2, y: p.y - 17, w, h: 34 }
+      }
+      // Fewest collisions wins; covering a node costs more than touching another label.
+      const cost = (b: Box) =>
+        nodeBoxes.filter((o) => overlaps(b, o)).length * 3 + placed.filter((o) => overlaps(b, o)).length
+      const box = LABEL_SPOTS.map(boxAt).reduce((best, b) => (cost(b) < cost(best) ? b : best))
+      placed.push(box)
       label.setAttribute('visibility', 'visible')
       label.setAttribute('class', `edge-label edge-label-${state}`)
-      label.setAttribute('transform', `translate(${mid.x - w / 2} ${mid.y - 17})`)
+      label.setAttribute('transform', `translate(${box.x} ${box.y})`)
       label.querySelector('rect')?.setAttribute('width', String(w))
       const [counts, rate] = [...label.querySelectorAll('text')]
       for (const [el, text] of [

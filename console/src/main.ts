@@ -109,7 +109,7 @@ async function start(root: HTMLElement) {
     ),
     h(
       'main',
-      { class: 'layout' },
+      {},
       h(
         'section',
         { class: 'card graph-card' },
@@ -117,9 +117,8 @@ async function start(root: HTMLElement) {
         graphSlot,
         legend(),
       ),
-      aside,
+      h('div', { class: 'panels' }, aside, why.element),
     ),
-    why.element,
     h(
       'footer',
       {},
