@@ -3,13 +3,15 @@
 // network layer's verdict for the caller's pod (found from the principal's
 // ServiceAccount; no principal is a client outside the cluster).
 import { readFileSync } from 'node:fs'
-import { evaluate } from '../authz/evaluate.ts'
+import { type Decision, evaluate } from '../authz/evaluate.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
 import { buildMeshModel, type MeshModel, type Workload, workloadsOf } from '../manifests/mesh-model.ts'
+import type { NetworkVerdict } from '../network/decide-connection.ts'
 import { meshNetworkModel, reachability } from '../network/mesh-network.ts'
+import type { NetworkModel } from '../network/network-model.ts'
 import { UsageError } from './usage-error.ts'
 
-interface RequestLine {
+export interface RequestLine {
   to: string
   namespace?: string
   from: string | null
@@ -49,6 +51,32 @@ function protocolOfPort(model: MeshModel, workload: Workload, port: number): 'ht
   return servicePort?.protocol ?? 'http'
 }
 
+/** One request's decisions, both layers: the L7 engine's and the network's for the caller's pod (null: no pod for the workload). */
+export function checkRequest(
+  model: MeshModel,
+  network: NetworkModel,
+  r: RequestLine,
+): { decision: Decision; network: NetworkVerdict | null; workload: Workload; port: number } {
+  const namespace = r.namespace ?? 'docs'
+  const workload = model.workloads.find((w) => w.name === r.to && w.namespace === namespace)
+  if (!workload) throw new UsageError(`no Deployment ${namespace}/${r.to} in the manifests`)
+  const port = r.port ?? workload.containerPorts[0] ?? 0
+  const decision = evaluate(model.policies, {
+    protocol: protocolOfPort(model, workload, port),
+    namespace,
+    labels: workload.labels,
+    principal: r.from,
+    sourceIp: r.sourceIp ?? '127.0.0.1',
+    method: r.method,
+    path: r.path,
+    port,
+    host: r.host ?? `${r.to}.${namespace}.svc.cluster.local:${port}`,
+    headers: r.headers ?? {},
+  })
+  const reached = reachability(model, network, r.from, workload, [port], r.sourceIp ?? null)
+  return { decision, network: reached, workload, port }
+}
+
 export function authzCheck(manifests: string[], requestsFile: string, write: (line: string) => void): void {
   if (manifests.length === 0) throw new UsageError('--manifests is required')
   const model = buildMeshModel(manifests.flatMap((m) => loadManifests(m)))
@@ -56,23 +84,7 @@ export function authzCheck(manifests: string[], requestsFile: string, write: (li
   const lines = readFileSync(requestsFile, 'utf8').split('\n')
   const requests = lines.flatMap((text, i) => (text.trim() === '' ? [] : [parseLine(text, i + 1)]))
   for (const r of requests) {
-    const namespace = r.namespace ?? 'docs'
-    const workload = model.workloads.find((w) => w.name === r.to && w.namespace === namespace)
-    if (!workload) throw new UsageError(`no Deployment ${namespace}/${r.to} in the manifests`)
-    const port = r.port ?? workload.containerPorts[0] ?? 0
-    const decision = evaluate(model.policies, {
-      protocol: protocolOfPort(model, workload, port),
-      namespace,
-      labels: workload.labels,
-      principal: r.from,
-      sourceIp: r.sourceIp ?? '127.0.0.1',
-      method: r.method,
-      path: r.path,
-      port,
-      host: r.host ?? `${r.to}.${namespace}.svc.cluster.local:${port}`,
-      headers: r.headers ?? {},
-    })
-    const reached = reachability(model, network, r.from, workload, [port], r.sourceIp ?? null)
+    const { decision, network: reached } = checkRequest(model, network, r)
     write(
       JSON.stringify({
         decision: decision.decision,

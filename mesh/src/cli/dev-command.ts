@@ -4,6 +4,7 @@
 // restarted with back-off while the rest keeps running; an app that crashes
 // before it was ever ready stops the start with its own error.
 
+import { type RunningConsole, startConsole } from '../console/start-console.ts'
 import type { BackOff } from '../runtime/supervisor.ts'
 import { startSystem } from '../runtime/system.ts'
 import { REPO_ROOT } from './repo-root.ts'
@@ -20,6 +21,8 @@ export interface DevArgs {
   connectTimeoutMs: number
   svidLifetimeMs: number
   backOff: BackOff
+  /** The console's port (loopback only); 0 for any free one. */
+  consolePort: number
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
@@ -32,12 +35,14 @@ export async function devCommand(args: DevArgs): Promise<void> {
   // Installed before anything starts, so a signal during start-up stops what has started.
   const aborting = new AbortController()
   let stopSystem: (() => Promise<void>) | null = null
+  let meshConsole: RunningConsole | null = null
   let stopping = false
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) return
     stopping = true
     say(`${signal}: stopping`)
     aborting.abort(new Error(`stopped by ${signal}`))
+    void meshConsole?.close()
     if (stopSystem) void stopSystem().then(() => process.exit(0))
   }
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal)
@@ -45,6 +50,17 @@ export async function devCommand(args: DevArgs): Promise<void> {
   say(
     `restart back-off ${args.backOff.baseMs / 1000} s doubling to ${args.backOff.maxMs / 1000} s (a cluster's kubelet: 10 s to 5 min); SVIDs and the gateway certificate live ${args.svidLifetimeMs / 1000} s, renewed at half`,
   )
+  // First, so its URL is known before the apps start (their traces go to it) and it shows the policies during start-up.
+  meshConsole = await startConsole({
+    meshDir: args.meshDir,
+    manifests: args.manifests,
+    port: args.consolePort,
+  })
+  log(`console: ${meshConsole.url}`)
+  // The console takes OTLP/HTTP in its JSON encoding; a user's own collector keeps its own settings.
+  const otlp = process.env.OTEL_EXPORTER_OTLP_ENDPOINT
+    ? {}
+    : { OTEL_EXPORTER_OTLP_ENDPOINT: meshConsole.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }
   let system: Awaited<ReturnType<typeof startSystem>>
   try {
     system = await startSystem({
@@ -55,7 +71,7 @@ export async function devCommand(args: DevArgs): Promise<void> {
       ports: args.ports,
       gatewayPort: args.gatewayPort,
       hostAliases: args.hostAliases,
-      baseEnv: { ...process.env, LOG_PRETTY: 'true' },
+      baseEnv: { ...process.env, LOG_PRETTY: 'true', ...otlp },
       log,
       backOff: args.backOff,
       svidLifetimeMs: args.svidLifetimeMs,
@@ -77,10 +93,12 @@ export async function devCommand(args: DevArgs): Promise<void> {
     })
   } catch (error) {
     // startSystem stopped everything it had started before rejecting.
+    await meshConsole.close()
     if (stopping) process.exit(0)
     throw error
   }
   stopSystem = system.stop
+  meshConsole.recordInState()
   if (stopping) {
     await system.stop()
     process.exit(0)

@@ -2,6 +2,7 @@
 // The local mesh's command line: dev, authz check, curl, lint, graph.
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { DEFAULT_CONSOLE_PORT } from '../console/start-console.ts'
 import { edgesAsMermaid, edgesAsTable, whoCanCall } from '../graph/who-can-call.ts'
 import { lintObjects } from '../lint/lint-manifests.ts'
 import { MeshConfigError } from '../manifests/k8s-object.ts'
@@ -16,7 +17,7 @@ import { REPO_ROOT } from './repo-root.ts'
 import { UsageError } from './usage-error.ts'
 
 const USAGE = `usage: mesh <command>
-  dev [--manifests DIR] [--connect-timeout MS] [--gateway-port 8443] [--host-alias localhost=api.rossmck.dev] [--ports fixed|free] [--mesh-dir .mesh] [--data-dir .data]
+  dev [--manifests DIR] [--connect-timeout MS] [--gateway-port 8443] [--host-alias localhost=api.rossmck.dev] [--ports fixed|free] [--mesh-dir .mesh] [--data-dir .data] [--console-port 20001]
       [--svid-ttl 24h (MESH_SVID_TTL)] [--restart-backoff 1s (MESH_RESTART_BACKOFF)] [--restart-backoff-max 30s (MESH_RESTART_BACKOFF_MAX)]
   authz check --manifests FILE_OR_DIR [--manifests ...] --requests FILE.jsonl
   curl --from <workload|ingress|plaintext|foreign-ca> [-X METHOD] [-H 'k: v']... [-d BODY] [--mesh-dir .mesh] URL
@@ -61,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
           'svid-ttl': { type: 'string', default: process.env.MESH_SVID_TTL ?? '24h' },
           'restart-backoff': { type: 'string', default: process.env.MESH_RESTART_BACKOFF ?? '1s' },
           'restart-backoff-max': { type: 'string', default: process.env.MESH_RESTART_BACKOFF_MAX ?? '30s' },
+          'console-port': { type: 'string' },
         },
       })
       if (values.ports !== 'fixed' && values.ports !== 'free')
@@ -68,7 +70,14 @@ async function main(argv: string[]): Promise<number> {
       const connectTimeoutMs = Number(values['connect-timeout'])
       if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 1 || connectTimeoutMs > 60_000)
         throw new UsageError('--connect-timeout is a number of milliseconds between 1 and 60000')
+      // Beside a developer's pnpm dev (--ports free), any free port unless asked for one.
+      const consolePort = Number(
+        values['console-port'] ?? (values.ports === 'free' ? 0 : DEFAULT_CONSOLE_PORT),
+      )
+      if (!Number.isInteger(consolePort) || consolePort < 0 || consolePort > 65535)
+        throw new UsageError('--console-port is a port number (0 for any free port)')
       await devCommand({
+        consolePort,
         manifests: resolve(values.manifests),
         gatewayPort: Number(values['gateway-port']),
         hostAliases: aliases(values['host-alias']),

@@ -49,20 +49,30 @@ describe('mesh dev', () => {
     )
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
     let readyLine = ''
+    let consoleLine = ''
     const log: string[] = []
     for await (const line of lines) {
       log.push(line)
+      if (line.startsWith('console: ')) consoleLine = line
       if (line.startsWith('ready: ')) {
         readyLine = line
         break
       }
     }
     expect(readyLine, log.slice(-40).join('\n')).toMatch(/^ready: https:\/\/localhost:\d+$/)
+    // The console: its own line at start, its URL in state.json, the policy graph at its API.
+    expect(consoleLine).toMatch(/^console: http:\/\/localhost:\d+$/)
+    const consoleUrl = consoleLine.slice('console: '.length)
+    const graph = (await (await fetch(`${consoleUrl}/api/graph`)).json()) as { nodes: Array<{ id: string }> }
+    expect(graph.nodes.map((n) => n.id)).toContain('signing-api')
     const state = JSON.parse(readFileSync(join(dir, 'mesh', 'state.json'), 'utf8')) as {
+      consoleUrl: string
       gatewayPort: number
       workloads: Record<string, { appPort: number; proxyPort: number }>
     }
+    expect(state.consoleUrl).toBe(consoleUrl)
     const ports = [
+      Number(new URL(consoleUrl).port),
       state.gatewayPort,
       ...Object.values(state.workloads).flatMap((w) => [w.appPort, w.proxyPort]),
     ]

@@ -1,0 +1,12 @@
+// The console API's one error type: an RFC 9457 problem+json answer with a
+// stable `code` the page (or a script) can branch on.
+export class ConsoleProblem extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    detail: string,
+  ) {
+    super(detail)
+    this.name = 'ConsoleProblem'
+  }
+}
