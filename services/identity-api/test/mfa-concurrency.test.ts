@@ -84,9 +84,10 @@ describe.each(testDatabaseKinds(process.env))('MFA lockout under parallel guesse
     const results = await Promise.all(
       Array.from({ length: 40 }, (_, i) => verify(session.token, { code: wrongCode(right, i) })),
     )
-    expect(await failures(session)).toBeLessThanOrEqual(MAX_FAILURES)
-    expect(results.filter((r) => r.statusCode === 400).length).toBeLessThan(MAX_FAILURES)
-    expect(results.filter((r) => r.statusCode === 429).length).toBeGreaterThanOrEqual(40 - MAX_FAILURES + 1)
+    // Exactly the budget is judged: four wrong answers, the fifth locks, the rest are refused unseen.
+    expect(await failures(session)).toBe(MAX_FAILURES)
+    expect(results.filter((r) => r.statusCode === 400)).toHaveLength(MAX_FAILURES - 1)
+    expect(results.filter((r) => r.statusCode === 429)).toHaveLength(40 - (MAX_FAILURES - 1))
     const row = await f.app.database.db
       .selectFrom('mfa_credentials')
       .select(['locked_until'])
@@ -104,7 +105,8 @@ describe.each(testDatabaseKinds(process.env))('MFA lockout under parallel guesse
         verify(next.token, { recovery_code: `aaaaa-${String(i).padStart(5, '0')}` }),
       ),
     )
-    expect(await failures(next)).toBeLessThanOrEqual(MAX_FAILURES)
-    expect(results.filter((r) => r.statusCode === 429).length).toBeGreaterThanOrEqual(20 - MAX_FAILURES + 1)
+    expect(await failures(next)).toBe(MAX_FAILURES)
+    expect(results.filter((r) => r.statusCode === 400)).toHaveLength(MAX_FAILURES - 1)
+    expect(results.filter((r) => r.statusCode === 429)).toHaveLength(20 - (MAX_FAILURES - 1))
   })
 })
