@@ -3,7 +3,7 @@
 import { open, parseKeyEncryptionKey } from '@docs-mesh/platform'
 import { testDatabaseKinds } from '@docs-mesh/platform/testing'
 import * as OTPAuth from 'otpauth'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { hashRecoveryCode, recoveryCodeMatches } from '../src/mfa/recovery-codes.ts'
 import { matchTotp, totpCode } from '../src/mfa/totp.ts'
 import { type IdentityFixture, startIdentityFixture } from './fixture.ts'
@@ -63,11 +63,13 @@ describe('recovery code hashes', () => {
 })
 
 describe.each(testDatabaseKinds(process.env))('MFA on %s', (kind) => {
+  // A fresh database and provider for every test: each test's people start
+  // unenrolled whatever ran before it (the suite passes under --sequence.shuffle).
   let f: IdentityFixture
-  beforeAll(async () => {
+  beforeEach(async () => {
     f = await startIdentityFixture(kind)
   })
-  afterAll(() => f.close())
+  afterEach(() => f.close())
 
   const enrol = (token: string) =>
     f.app.inject({ method: 'POST', url: '/auth/mfa/enroll', headers: f.bearer(token) })
@@ -179,7 +181,7 @@ describe.each(testDatabaseKinds(process.env))('MFA on %s', (kind) => {
 
   it('takes each recovery code once, and only once the enrolment is confirmed', async () => {
     const user = await f.signIn('alice')
-    // alice's enrolment (first test) is still pending.
+    // Enrolled but not yet confirmed: recovery codes are refused until a TOTP code confirms it.
     const { secret, recovery_codes } = (await enrol(user.token)).json()
     const early = await verify(user.token, { recovery_code: recovery_codes[0] })
     expect(early.json()).toMatchObject({ status: 409, code: 'ERR_MFA_NOT_ENROLLED' })
@@ -207,9 +209,8 @@ describe.each(testDatabaseKinds(process.env))('MFA on %s', (kind) => {
       expect(res.statusCode).toBe(400)
       expect(res.headers['content-type']).toMatch(/problem\+json/)
     }
+    // carol has never enrolled in this test's system.
     const fresh = await f.signIn('carol')
-    await f.app.database.db.deleteFrom('recovery_codes').execute()
-    await f.app.database.db.deleteFrom('mfa_credentials').where('user_id', '=', fresh.user.id).execute()
     expect((await verify(fresh.token, { code: '123456' })).json()).toMatchObject({
       status: 409,
       code: 'ERR_MFA_NOT_ENROLLED',
