@@ -35,7 +35,7 @@ export function trafficTable(t: EdgeTraffic | null): HTMLElement {
       {},
       row('requests', String(t.requests)),
       row('allowed (1xx–3xx)', String(t.ok), 'ok'),
-      row('denied (403 RBAC)', String(t.denied), t.denied > 0 ? 'denied' : ''),
+      row('denied (403: RBAC, or the app)', String(t.denied), t.denied > 0 ? 'denied' : ''),
       row('dropped (connect failure, UF)', String(t.dropped), t.dropped > 0 ? 'dropped' : ''),
       row('other errors', String(t.errors)),
       row('rate', `${t.ratePerSecond.toFixed(2)} req/s (last 10 s)`),

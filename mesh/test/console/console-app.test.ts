@@ -56,8 +56,8 @@ beforeAll(async () => {
     }),
   )
   mkdirSync(join(dir, 'logs'))
-  copyFileSync(join(FIXTURES, 'signing-api.log'), join(dir, 'logs', 'signing-api.log'))
-  copyFileSync(join(FIXTURES, 'frontend.log'), join(dir, 'logs', 'frontend.log'))
+  copyFileSync(join(FIXTURES, 'signing-api.access-log.txt'), join(dir, 'logs', 'signing-api.log'))
+  copyFileSync(join(FIXTURES, 'frontend.access-log.txt'), join(dir, 'logs', 'frontend.log'))
   mkdirSync(join(dir, 'dist'))
   writeFileSync(join(dir, 'dist', 'index.html'), '<!doctype html><title>docs-mesh console</title>')
   app = await buildConsoleApp({ meshDir: dir, model, staticDir: join(dir, 'dist'), scrapeTimeoutMs: 1_000 })

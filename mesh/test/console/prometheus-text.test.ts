@@ -1,7 +1,7 @@
 // The exposition-format reader and the quantile over Istio's histogram buckets.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { histogramQuantile } from '../../src/console/istio-traffic.ts'
+import { histogramQuantile, TrafficWindow } from '../../src/console/istio-traffic.ts'
 import { ExpositionError, parsePrometheusText } from '../../src/console/prometheus-text.ts'
 
 const escaped = (v: string) => v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')
@@ -43,5 +43,33 @@ describe('histogramQuantile', () => {
       ]),
     ).toBe(5)
     expect(histogramQuantile(0.99, [{ le: Number.POSITIVE_INFINITY, count: 0 }])).toBeNull()
+  })
+})
+
+describe('TrafficWindow', () => {
+  const edge = (requests: number) => ({
+    source: 'bucket-api',
+    destination: 'signing-api',
+    requests,
+    responses: {},
+    ok: requests,
+    denied: 0,
+    dropped: 0,
+    errors: 0,
+    p50Ms: null,
+    p99Ms: null,
+    tcpConnections: 0,
+    ratePerSecond: 0,
+  })
+
+  it('rates each edge over the scrapes kept in the window, and a counter reset as zero', () => {
+    const window = new TrafficWindow(10_000)
+    expect(window.record(0, [edge(10)])[0]?.ratePerSecond).toBe(0)
+    expect(window.record(2_000, [edge(20)])[0]?.ratePerSecond).toBe(5)
+    expect(window.record(4_000, [edge(30)])[0]?.ratePerSecond).toBe(5)
+    // 12 s in: the scrape at 0 s left the window; the rate is over 2 s → 12 s.
+    expect(window.record(12_000, [edge(30)])[0]?.ratePerSecond).toBe(1)
+    // A restarted proxy starts its counters again: no negative rate.
+    expect(window.record(14_000, [edge(0)])[0]?.ratePerSecond).toBe(0)
   })
 })

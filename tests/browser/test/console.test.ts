@@ -189,7 +189,11 @@ describe('the mesh console', () => {
     await shot('03-denied-explained')
     // The README's picture: the graph and the top of the explanation, as a screen shows them.
     await page.evaluate('window.scrollTo(0, 0)')
-    await page.screenshot({ path: README_IMAGE, fullPage: true, clip: { x: 0, y: 0, width: 1600, height: 1560 } })
+    await page.screenshot({
+      path: README_IMAGE,
+      fullPage: true,
+      clip: { x: 0, y: 0, width: 1600, height: 1560 },
+    })
   })
 
   it('marks a network drop apart, with the NetworkPolicy that refused it', async () => {
