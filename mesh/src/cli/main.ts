@@ -21,9 +21,9 @@ const USAGE = `usage: mesh <command>
       [--svid-ttl 24h (MESH_SVID_TTL)] [--restart-backoff 1s (MESH_RESTART_BACKOFF)] [--restart-backoff-max 30s (MESH_RESTART_BACKOFF_MAX)]
   control-plane [--manifests DIR] [--mesh-dir .mesh] [--listen 127.0.0.1:15012] [--svid-ttl 24h]
   sidecar --workload NAME --control-plane URL --token-file FILE --root-cert FILE --app-port PORT|stdin
-      [--advertise-address 127.0.0.1] [--inbound-port container|0] [--outbound-port 15001] [--health-port 15021] [--stats-port 15020]
+      [--advertise-address 127.0.0.1] [--inbound-host 127.0.0.1] [--inbound-port container|0] [--outbound-port 15001] [--health-port 15021] [--stats-port 15020]
       [--connect-timeout MS] [--report-decisions]
-  gateway --control-plane URL [--token-file FILE] [--root-cert FILE] [--listen-port 8443] [--health-port 15021] [--stats-port 15020]
+  gateway --control-plane URL [--token-file FILE] [--root-cert FILE] [--listen-host 127.0.0.1] [--listen-port 8443] [--health-port 15021] [--stats-port 15020]
       [--host-alias localhost=api.rossmck.dev] [--connect-timeout MS] [--report-decisions]
   authz check --manifests FILE_OR_DIR [--manifests ...] --requests FILE.jsonl
   curl --from <workload|ingress|plaintext|foreign-ca> [-X METHOD] [-H 'k: v']... [-d BODY] [--mesh-dir .mesh] URL

@@ -19,12 +19,12 @@ const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const
 
 /** A control plane's refusal, with its problem+json code. */
 export class ControlPlaneRequestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    detail: string,
-  ) {
+  readonly status: number
+  readonly code: string
+  constructor(status: number, code: string, detail: string) {
     super(`control plane answered ${status} ${code}: ${detail}`)
+    this.status = status
+    this.code = code
   }
 }
 

@@ -54,12 +54,12 @@ const SERVING_NAMES = ['istiod', 'control-plane', 'localhost', '127.0.0.1']
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1'])
 
 class ControlPlaneError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    detail: string,
-  ) {
+  readonly statusCode: number
+  readonly code: string
+  constructor(statusCode: number, code: string, detail: string) {
     super(detail)
+    this.statusCode = statusCode
+    this.code = code
   }
 }
 

@@ -26,6 +26,8 @@ export interface GatewayProcessOptions {
   rootCertFile: string
   /** 8443 (the pod port behind the Service's 443) by default; 0 for any free port. */
   listenPort: number
+  /** 127.0.0.1 by default; 0.0.0.0 where the gateway is published from a container. */
+  listenHost?: string
   healthPort: number
   statsPort: number
   hostAliases: Record<string, string>
@@ -77,6 +79,7 @@ export async function runGateway(options: GatewayProcessOptions): Promise<Runnin
         certificate,
         policies: () => model.policies,
         listenPort: options.listenPort,
+        listenHost: options.listenHost,
         hostAliases: options.hostAliases,
         networkDrop: agent.guardFor(
           (_m, network) => podNamed(network, GATEWAY_POD.name, GATEWAY_POD.namespace),

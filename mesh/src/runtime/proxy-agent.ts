@@ -77,7 +77,12 @@ export async function connectAgent(options: AgentOptions): Promise<ProxyAgent> {
   const model = buildMeshModel(first.objects)
   let network = meshNetworkModel(model)
   const endpoints: EndpointTable = await client.endpoints()
-  const directory = new ServiceDirectory(model, (name, _ns, port) => endpoints[name]?.ports[String(port)])
+  // Where another workload's sidecar listens: the address it registered (127.0.0.1 under pnpm dev, its pod's name in compose).
+  const directory = new ServiceDirectory(model, (name, _ns, port) => {
+    const endpoint = endpoints[name]
+    const listen = endpoint?.ports[String(port)]
+    return endpoint && listen !== undefined ? { host: endpoint.address, port: listen } : undefined
+  })
   const listeners: Array<(model: MeshModel) => void> = []
   const guards: Array<() => void> = []
   let watch: { stop(): void } | null = null

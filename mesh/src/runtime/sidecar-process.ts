@@ -31,6 +31,8 @@ export interface SidecarProcessOptions {
   appPort: number | 'stdin'
   /** How other sidecars reach this one (127.0.0.1 under pnpm dev; the pod's name in compose). */
   advertiseAddress: string
+  /** Where the inbound listeners listen: 127.0.0.1, or 0.0.0.0 where other hosts reach them. */
+  inboundHost?: string
   inboundPorts: 'container' | 'ephemeral'
   outboundPort: number
   healthPort: number
@@ -82,6 +84,7 @@ export async function runSidecar(options: SidecarProcessOptions): Promise<Runnin
       // Until the app reports its port, inbound requests find nothing there (503, as Envoy's).
       appPort: options.appPort === 'stdin' ? 1 : options.appPort,
       inboundPorts: options.inboundPorts,
+      inboundHost: options.inboundHost,
       outboundPort: options.outboundPort,
       directory: agent.directory,
       client,

@@ -61,14 +61,16 @@ export interface SupervisorOptions {
 /** A process exited before it was ever ready: what it last said is in the message. */
 export class BootError extends Error {
   readonly code = 'ERR_PROCESS_BOOT'
-  constructor(
-    readonly processName: string,
-    readonly exit: string,
-    readonly tail: readonly string[],
-  ) {
+  readonly processName: string
+  readonly exit: string
+  readonly tail: readonly string[]
+  constructor(processName: string, exit: string, tail: readonly string[]) {
     super(
       `${processName} ${exit} before it was ready; its last output:\n${tail.map((l) => `  ${l}`).join('\n') || '  (nothing)'}`,
     )
+    this.processName = processName
+    this.exit = exit
+    this.tail = tail
   }
 }
 

@@ -196,8 +196,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     )
   }
 
+  // Node runs the mesh's TypeScript itself (type stripping): no tsx transform in each of
+  // the eight mesh processes, which would cost each of them seconds at start on a busy machine.
   const mesh = (args: string[]) =>
-    `exec ${quote(process.execPath)} --import tsx ${quote(join(options.root, 'mesh/src/cli/main.ts'))} ${args.map(quote).join(' ')}`
+    `exec ${quote(process.execPath)} ${quote(join(options.root, 'mesh/src/cli/main.ts'))} ${args.map(quote).join(' ')}`
   const meshEnv = { ...options.baseEnv, EXIT_ON_STDIN_CLOSE: 'true' }
   const gatewayUrl = () => `https://localhost:${state.gatewayPort}`
   const oidcDir = packageDirFor(options.root, 'oidc')

@@ -30,6 +30,8 @@ export interface WorkloadProxiesOptions {
   appPort: number
   /** Inbound listeners on the container ports themselves, or on any free port. */
   inboundPorts: 'container' | 'ephemeral'
+  /** Where the inbound listeners listen: 127.0.0.1 by default; 0.0.0.0 in a network namespace of its own (compose). */
+  inboundHost?: string
   /** The outbound proxy's port (Istio's 15001); 0 for any free port. */
   outboundPort?: number
   directory: ServiceDirectory
@@ -98,6 +100,7 @@ export async function startWorkloadProxies(options: WorkloadProxiesOptions): Pro
             policies: () => model.policies,
             servicePort: containerPort,
             listenPort: listenPortOf(containerPort),
+            listenHost: options.inboundHost,
             appPort: options.appPort,
             onDecision: options.onDecision,
           }
@@ -112,6 +115,7 @@ export async function startWorkloadProxies(options: WorkloadProxiesOptions): Pro
           servicePort: containerPort,
           mtlsMode: mtlsModeOf(model, workload.namespace),
           listenPort: listenPortOf(containerPort),
+          listenHost: options.inboundHost,
           appPort: options.appPort,
           onDecision: options.onDecision,
           upstreamTimeoutMs: options.upstreamTimeoutMs,

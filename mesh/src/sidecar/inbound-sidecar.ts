@@ -43,6 +43,8 @@ export interface InboundSidecarOptions {
   servicePort: number
   /** Where to listen; 0 for any free port (tests). */
   listenPort: number
+  /** The address to listen on: 127.0.0.1 by default (all proxies share loopback under pnpm dev). */
+  listenHost?: string
   /** Read on every request: `mesh sidecar` moves it when the app restarts on another port. */
   appPort: number
   onDecision?: DecisionLog
@@ -187,7 +189,7 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
         ;(first[0] === 0x16 ? server : plain).emit('connection', socket)
       })
     })
-    front.listen(options.listenPort, '127.0.0.1')
+    front.listen(options.listenPort, options.listenHost ?? '127.0.0.1')
     await once(front, 'listening')
     return {
       port: (front.address() as AddressInfo).port,
@@ -199,7 +201,12 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
     }
   }
 
-  return listenOnLoopback(server, options.listenPort, async () => {
-    await app.destroy()
-  })
+  return listenOnLoopback(
+    server,
+    options.listenPort,
+    async () => {
+      await app.destroy()
+    },
+    options.listenHost,
+  )
 }

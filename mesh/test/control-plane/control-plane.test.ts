@@ -77,7 +77,9 @@ describe('mesh control plane', () => {
           tokenFile: tokenFile(join(dir, 'mesh'), workload),
           rootCertFile: join(dir, 'mesh', 'ca', 'root.pem'),
           appPort: apps.ports[workload] as number,
-          advertiseAddress: '127.0.0.1',
+          // signing-api's sidecar on another loopback address: callers must dial the address it registered.
+          advertiseAddress: workload === 'signing-api' ? '127.0.0.2' : '127.0.0.1',
+          inboundHost: workload === 'signing-api' ? '127.0.0.2' : '127.0.0.1',
           inboundPorts: 'ephemeral',
           outboundPort: 0,
           healthPort: 0,
@@ -161,6 +163,14 @@ describe('mesh control plane', () => {
       ports: { '8001': 1 },
     })
     expect(register).toMatchObject({ status: 403, json: { code: 'ERR_WORKLOAD_FORBIDDEN' } })
+  })
+
+  it('reaches another sidecar at the address it registered', async () => {
+    const endpoints = await call('GET', '/v1/endpoints', tokenOf('bucket-api'))
+    expect(endpoints.json['signing-api']).toEqual({
+      address: '127.0.0.2',
+      ports: { '8001': sidecars[1]?.ports.inbound['8001'] },
+    })
   })
 
   it('pushes a policy edit to running sidecars, keeps the last good configuration on a bad edit, and renews SVIDs under traffic', async () => {
