@@ -174,6 +174,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   let oidcPort: number | null = null
   const stateFile = join(options.meshDir, STATE_FILE)
   let stopping = false
+  const statsUrl = (name: string) => (stats[name] ? `http://127.0.0.1:${stats[name]}/stats/prometheus` : null)
   const saveState = () => {
     if (stopping) return
     writeFileSync(
@@ -184,9 +185,11 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           workloads: Object.fromEntries(
             Object.entries(state.workloads).map(([name, w]) => [
               name,
-              { ...w, statsUrl: stats[name] ? `http://127.0.0.1:${stats[name]}/stats/prometheus` : null },
+              { ...w, statsUrl: statsUrl(name), accessLog: join(options.meshDir, 'logs', `${name}.log`) },
             ]),
           ),
+          gatewayStatsUrl: statsUrl(GATEWAY),
+          consoleUrl: null,
           manifests: options.manifests,
           caDir,
         },
