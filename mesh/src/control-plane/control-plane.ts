@@ -19,11 +19,9 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import { CertificateAuthority, CsrError } from '../ca/certificate-authority.ts'
 import { startRotation } from '../ca/svid-rotation.ts'
-import { gatewayWorkloadOf } from '../gateway/gateway-workload.ts'
-import type { MeshModel } from '../manifests/mesh-model.ts'
 import { ManifestConfig } from './manifest-config.ts'
 import type { CertificateResponse, ConfigSnapshot, EndpointTable, WatchEvent } from './protocol.ts'
-import { GATEWAY_TOKEN_NAME, type TokenIdentity, WorkloadTokens } from './tokens.ts'
+import { identitiesOf, type TokenIdentity, WorkloadTokens } from './tokens.ts'
 
 export interface ControlPlaneOptions {
   manifests: string
@@ -68,28 +66,6 @@ function problem(reply: FastifyReply, status: number, code: string, detail: stri
     .code(status)
     .type('application/problem+json')
     .send({ type: `urn:docs-mesh:problem:${code}`, title: code, status, detail, code })
-}
-
-/** The identities the control plane issues tokens to: every Deployment, and each Gateway's proxy. */
-function identitiesOf(model: MeshModel): TokenIdentity[] {
-  const workloads = [...model.workloads, ...model.outsideWorkloads].map((w) => ({
-    name: w.name,
-    namespace: w.namespace,
-    principal: w.principal,
-    gateway: false,
-  }))
-  const gateway = model.gateways[0]
-  if (!gateway) return workloads
-  const g = gatewayWorkloadOf(model, gateway)
-  return [
-    ...workloads,
-    {
-      name: GATEWAY_TOKEN_NAME,
-      namespace: g.namespace,
-      principal: `${model.trustDomain}/ns/${g.namespace}/sa/${g.serviceAccount}`,
-      gateway: true,
-    },
-  ]
 }
 
 const Registration = Type.Object(

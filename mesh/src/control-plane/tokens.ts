@@ -7,6 +7,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { gatewayWorkloadOf } from '../gateway/gateway-workload.ts'
+import type { MeshModel } from '../manifests/mesh-model.ts'
 
 /** The gateway's token file name, as its Deployment is named. */
 export const GATEWAY_TOKEN_NAME = 'istio-ingressgateway'
@@ -56,4 +58,26 @@ export class WorkloadTokens {
     // The map lookup is on a digest; the final comparison is constant-time.
     return entry && timingSafeEqual(entry.digest, d) ? entry.identity : null
   }
+}
+
+/** The identities the control plane issues tokens to: every Deployment, and each Gateway's proxy. */
+export function identitiesOf(model: MeshModel): TokenIdentity[] {
+  const workloads = [...model.workloads, ...model.outsideWorkloads].map((w) => ({
+    name: w.name,
+    namespace: w.namespace,
+    principal: w.principal,
+    gateway: false,
+  }))
+  const gateway = model.gateways[0]
+  if (!gateway) return workloads
+  const g = gatewayWorkloadOf(model, gateway)
+  return [
+    ...workloads,
+    {
+      name: GATEWAY_TOKEN_NAME,
+      namespace: g.namespace,
+      principal: `${model.trustDomain}/ns/${g.namespace}/sa/${g.serviceAccount}`,
+      gateway: true,
+    },
+  ]
 }

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer, type ServerResponse } from 'node:http'
 import { createInterface } from 'node:readline'
-import { ControlPlaneClient } from '../control-plane/client.ts'
+import { ControlPlaneClient, ControlPlaneRequestError } from '../control-plane/client.ts'
 import type { EndpointTable } from '../control-plane/protocol.ts'
 import { readToken } from '../control-plane/tokens.ts'
 import { buildMeshModel, type MeshModel } from '../manifests/mesh-model.ts'
@@ -64,6 +64,24 @@ export interface ProxyAgent {
   close(): Promise<void>
 }
 
+/**
+ * The configuration, waiting for a control plane that is not up yet (a proxy
+ * may start beside it, as pilot-agent retries istiod); any other refusal is final.
+ */
+async function firstConfig(client: ControlPlaneClient, log: (line: string) => void) {
+  let delayMs = 100
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.config()
+    } catch (error) {
+      if (error instanceof ControlPlaneRequestError || attempt >= 60) throw error
+      if (attempt === 5) log(`waiting for the control plane at ${client.url}: ${(error as Error).message}`)
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+      delayMs = Math.min(delayMs * 2, 1_000)
+    }
+  }
+}
+
 export async function connectAgent(options: AgentOptions): Promise<ProxyAgent> {
   const rootPem = readFileSync(options.rootCertFile, 'utf8')
   const client = new ControlPlaneClient({
@@ -72,7 +90,7 @@ export async function connectAgent(options: AgentOptions): Promise<ProxyAgent> {
     token: readToken(options.tokenFile),
     rootPem,
   })
-  const first = await client.config()
+  const first = await firstConfig(client, options.log)
   let version = first.version
   const model = buildMeshModel(first.objects)
   let network = meshNetworkModel(model)

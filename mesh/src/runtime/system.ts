@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { Agent, type Dispatcher, fetch } from 'undici'
 import { CertificateAuthority } from '../ca/certificate-authority.ts'
-import { GATEWAY_TOKEN_NAME, tokenFile } from '../control-plane/tokens.ts'
+import { GATEWAY_TOKEN_NAME, identitiesOf, tokenFile, WorkloadTokens } from '../control-plane/tokens.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
 import { buildMeshModel, type MeshModel, type Workload } from '../manifests/mesh-model.ts'
 import type { DecisionLog } from '../sidecar/inbound-sidecar.ts'
@@ -70,6 +70,8 @@ export interface RunningSystem {
 export const STATE_FILE = 'state.json'
 /** The local OpenID provider's port under pnpm dev. */
 export const OIDC_PORT = 9000
+/** The control plane's port under pnpm dev: istiod's xDS and CA port. */
+export const CONTROL_PLANE_PORT = 15012
 
 /**
  * What a Deployment reads from Secrets, made up locally: a random 32-byte
@@ -133,8 +135,17 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const caDir = join(options.meshDir, 'ca')
   // Made (or loaded) before the control plane starts, which then loads the same root.
   const ca = await CertificateAuthority.loadOrCreate(caDir)
+  // The trust bundle and the workload tokens exist before any proxy starts (with fixed ports
+  // the proxies start beside the control plane, which would otherwise be first to write them).
+  writeFileSync(join(caDir, 'root.pem'), ca.rootPem)
+  const tokens = new WorkloadTokens(options.meshDir)
+  for (const identity of identitiesOf(model)) tokens.ensure(identity)
   mkdirSync(options.dataDir, { recursive: true })
   const fixed = options.ports === 'fixed'
+  /** A sidecar's outbound port: with fixed ports the container port + 20000 (Istio's 15001 is per pod; here all share loopback). */
+  /** An app's port: with fixed ports the container port + 10000; 0 (reported back) otherwise. */
+  const appPortOf = (workload: Workload) => (fixed ? (workload.containerPorts[0] as number) + 10_000 : 0)
+  const outboundPortOf = (workload: Workload) => (fixed ? (workload.containerPorts[0] as number) + 20_000 : 0)
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
   const trusting = new Agent({ connect: { ca: ca.rootPem } })
 
@@ -204,9 +215,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const mesh = (args: string[]) =>
     `exec ${quote(process.execPath)} ${quote(join(options.root, 'mesh/src/cli/main.ts'))} ${args.map(quote).join(' ')}`
   const meshEnv = { ...options.baseEnv, EXIT_ON_STDIN_CLOSE: 'true' }
-  const gatewayUrl = () => `https://localhost:${state.gatewayPort}`
+  const gatewayUrl = () => `https://localhost:${state.gatewayPort ?? options.gatewayPort}`
   const oidcDir = packageDirFor(options.root, 'oidc')
-  const oidcIssuer = () => `http://localhost:${oidcPort}`
+  const oidcIssuer = () => `http://localhost:${oidcPort ?? OIDC_PORT}`
   const pathFor = (dir: string) =>
     [
       join(dir, 'node_modules', '.bin'),
@@ -256,7 +267,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         options.meshDir,
         '--listen',
         // A restart keeps the address its proxies know.
-        `127.0.0.1:${state.controlPlaneUrl ? new URL(state.controlPlaneUrl).port : fixed ? 15012 : 0}`,
+        `127.0.0.1:${state.controlPlaneUrl ? new URL(state.controlPlaneUrl).port : fixed ? CONTROL_PLANE_PORT : 0}`,
         ...(options.svidLifetimeMs ? ['--svid-ttl', `${options.svidLifetimeMs}ms`] : []),
       ]),
     onLine(line) {
@@ -270,7 +281,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   }
   const trustArgs = (token: string) => [
     '--control-plane',
-    state.controlPlaneUrl ?? '',
+    state.controlPlaneUrl ?? `https://127.0.0.1:${CONTROL_PLANE_PORT}`,
     '--token-file',
     tokenFile(options.meshDir, token),
     '--root-cert',
@@ -279,11 +290,17 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const healthUrl = (name: string) => () =>
     health[name] !== undefined ? `http://127.0.0.1:${health[name]}/healthz/ready` : null
 
+  // With fixed ports every address is known up front: the proxies start beside the control
+  // plane (and wait for it, as pilot-agent waits for istiod), the apps beside their sidecars
+  // (Istio's default; readiness still waits for the sidecar). With ports reported, whoever
+  // needs a port starts after the process that reports it.
+  const afterIfFree = (...names: string[]) => (fixed ? [] : names)
+
   const gateway: ProcessSpec = {
     name: GATEWAY,
     cwd: options.root,
     env: meshEnv,
-    after: [CONTROL_PLANE],
+    after: afterIfFree(CONTROL_PLANE),
     command: () =>
       mesh([
         'gateway',
@@ -317,7 +334,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     name: sidecarProcessName(s.name),
     cwd: options.root,
     env: meshEnv,
-    after: [CONTROL_PLANE],
+    after: afterIfFree(CONTROL_PLANE),
     command: () => {
       const w = state.workloads[s.name] as WorkloadState
       return mesh([
@@ -327,12 +344,12 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         ...trustArgs(s.name),
         // Known once the app reported it; until then (and after an app restart) it comes on stdin.
         '--app-port',
-        w.appPort ? String(w.appPort) : 'stdin',
+        w.appPort ? String(w.appPort) : fixed ? String(appPortOf(s.workload)) : 'stdin',
         '--inbound-port',
         fixed ? 'container' : '0',
         // A restart keeps the outbound port: the app's HTTP_PROXY points at it.
         '--outbound-port',
-        String(w.proxyPort),
+        String(w.proxyPort || outboundPortOf(s.workload)),
         '--health-port',
         '0',
         '--stats-port',
@@ -366,7 +383,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           name: 'oidc-provider',
           cwd: oidcDir,
           command: supervisedScriptOf(oidcDir),
-          after: [GATEWAY],
+          after: afterIfFree(GATEWAY),
           watch: watchPathsOf(oidcDir),
           env: () => ({
             ...options.baseEnv,
@@ -406,7 +423,12 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       cwd: s.dir,
       command: s.script,
       // As Istio's holdApplicationUntilProxyStarts: the app starts once its sidecar is ready.
-      after: [sidecarProcessName(s.name), GATEWAY, ...(oidcDir ? ['oidc-provider'] : [])],
+      // Only identity-api signs in through the provider.
+      after: afterIfFree(
+        sidecarProcessName(s.name),
+        GATEWAY,
+        ...(oidcDir && s.workload.env.OIDC_ISSUER !== undefined ? ['oidc-provider'] : []),
+      ),
       watch: watchPathsOf(s.dir),
       // Ready when the app is and its sidecar too: traffic reaches the app only through it.
       ready: async () => (await sidecarReady()) && (await appReady()),
@@ -429,10 +451,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         // A sidecar fronts every app here: it trusts x-forwarded-client-cert and x-envoy-external-address.
         MESH_SIDECAR: 'true',
         MESH_APP: s.name,
-        PORT: String(fixed ? (s.workload.containerPorts[0] as number) + 10_000 : 0),
+        PORT: String(appPortOf(s.workload)),
         REPORT_LISTENING: 'true',
         EXIT_ON_STDIN_CLOSE: 'true',
-        HTTP_PROXY: `http://127.0.0.1:${state.workloads[s.name]?.proxyPort}`,
+        HTTP_PROXY: `http://127.0.0.1:${state.workloads[s.name]?.proxyPort || outboundPortOf(s.workload)}`,
         NO_PROXY: 'localhost,127.0.0.1,::1',
         DATABASE_URL: join(options.dataDir, 'docs-mesh.sqlite'),
         SESSION_ISSUER: `${gatewayUrl()}/auth`,
