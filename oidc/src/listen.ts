@@ -12,8 +12,8 @@ export interface ListenOptions {
   host?: string
   /** 0 picks a free port. */
   port?: number
-  /** Defaults to http://<host>:<port>. */
-  issuer?: string
+  /** Defaults to http://<host>:<port>; a function is given the port bound (port 0 picks it). */
+  issuer?: string | ((port: number) => string)
   clients: ClientMetadata[]
   users?: readonly LocalUser[]
   cookieKeys?: string[]
@@ -31,7 +31,8 @@ export async function listenLocalProvider(options: ListenOptions): Promise<Runni
   server.listen(options.port ?? 0, host)
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
-  const issuer = options.issuer ?? `http://${host}:${port}`
+  const issuer =
+    typeof options.issuer === 'function' ? options.issuer(port) : (options.issuer ?? `http://${host}:${port}`)
   const users = options.users ?? SEEDED_USERS
   const provider = createLocalProvider({
     issuer,

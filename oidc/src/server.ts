@@ -12,7 +12,8 @@ if (!clientSecret || clientSecret.length < 32) {
 const running = await listenLocalProvider({
   host: env.HOST ?? '127.0.0.1',
   port,
-  issuer: env.OIDC_ISSUER ?? `http://localhost:${port}`,
+  // With PORT=0 the issuer names the port the kernel chose.
+  issuer: env.OIDC_ISSUER ?? ((bound) => `http://localhost:${bound}`),
   cookieKeys: [env.OIDC_COOKIE_KEY ?? clientSecret],
   clients: [
     {
@@ -23,5 +24,15 @@ const running = await listenLocalProvider({
   ],
 })
 process.stdout.write(`local OpenID provider: ${running.issuer}\n`)
+// Under a supervisor (pnpm dev), as the apps do: report the port bound, and go when the supervisor does.
+if (env.REPORT_LISTENING === 'true') {
+  const address = running.server.address()
+  if (address && typeof address === 'object')
+    process.stdout.write(`listening ${JSON.stringify({ port: address.port })}\n`)
+}
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.on(signal, () => void running.close().then(() => process.exit(0)))
+if (env.EXIT_ON_STDIN_CLOSE === 'true') {
+  process.stdin.on('data', () => {})
+  process.stdin.once('end', () => void running.close().then(() => process.exit(0)))
+}

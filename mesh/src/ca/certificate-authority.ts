@@ -32,6 +32,14 @@ async function newKeyPair(): Promise<CryptoKeyPair> {
   return (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair
 }
 
+/** A certificate request the CA will not sign; `code` is stable for problem+json answers. */
+export class CsrError extends Error {
+  readonly code = 'ERR_CSR_INVALID'
+}
+
+const hostNames = (hosts: string[]): x509.JsonGeneralName[] =>
+  hosts.map((h) => (/^[\d.]+$|:/.test(h) ? { type: 'ip', value: h } : { type: 'dns', value: h }))
+
 export class CertificateAuthority {
   readonly rootPem: string
   readonly #root: x509.X509Certificate
@@ -82,12 +90,13 @@ export class CertificateAuthority {
     return ca
   }
 
-  async #issue(
+  /** Signs a leaf for `publicKey`; the caller holds (or made) the private key. */
+  async #sign(
     subject: string,
     names: x509.JsonGeneralName[],
     lifetimeMs: number,
-  ): Promise<IssuedCertificate> {
-    const keys = await newKeyPair()
+    publicKey: CryptoKey,
+  ): Promise<{ certPem: string; notBefore: Date; notAfter: Date }> {
     const now = Date.now()
     // A little back-dating absorbs clock skew between processes.
     const notBefore = new Date(now - 60_000)
@@ -97,7 +106,7 @@ export class CertificateAuthority {
     const cert = await x509.X509CertificateGenerator.create({
       subject,
       issuer: this.#root.subject,
-      publicKey: keys.publicKey,
+      publicKey,
       signingKey: this.#key,
       signingAlgorithm: SIGNING,
       notBefore,
@@ -111,12 +120,52 @@ export class CertificateAuthority {
         ]),
         // Critical when the subject is empty (RFC 5280 4.2.1.6), as in Istio's SVIDs.
         new x509.SubjectAlternativeNameExtension(names, subject === ''),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey),
         await x509.AuthorityKeyIdentifierExtension.create(this.#root.publicKey),
       ],
     })
+    return { certPem: cert.toString('pem'), notBefore, notAfter }
+  }
+
+  async #issue(
+    subject: string,
+    names: x509.JsonGeneralName[],
+    lifetimeMs: number,
+  ): Promise<IssuedCertificate> {
+    const keys = await newKeyPair()
+    const signed = await this.#sign(subject, names, lifetimeMs, keys.publicKey)
     const keyPem = toPem(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY')
-    return { certPem: cert.toString('pem'), keyPem, notBefore, notAfter }
+    return { ...signed, keyPem }
+  }
+
+  /**
+   * Signs the public key of a PKCS#10 request, after checking the request's own
+   * signature (proof its sender holds the key). Only the key is taken from it:
+   * the names come from the caller, as istiod takes the identity from the
+   * authenticated ServiceAccount token and not from the CSR
+   * (istio/istio security/pkg/server/ca/server.go CreateCertificate).
+   */
+  async signCsr(
+    csrPem: string,
+    names: { spiffeId: string } | { hosts: string[] },
+    lifetimeMs: number,
+  ): Promise<{ certPem: string; notBefore: Date; notAfter: Date }> {
+    let csr: x509.Pkcs10CertificateRequest
+    try {
+      csr = new x509.Pkcs10CertificateRequest(csrPem)
+    } catch (error) {
+      throw new CsrError(`not a PEM PKCS#10 certificate request: ${(error as Error).message}`)
+    }
+    if (!(await csr.verify().catch(() => false))) throw new CsrError('the request signature does not verify')
+    let publicKey: CryptoKey
+    try {
+      publicKey = await csr.publicKey.export(EC, ['verify'])
+    } catch {
+      throw new CsrError('the requested key is not an ECDSA P-256 key')
+    }
+    if ('spiffeId' in names)
+      return this.#sign('', [{ type: 'url', value: names.spiffeId }], lifetimeMs, publicKey)
+    return this.#sign(`CN=${names.hosts[0] ?? 'gateway'}`, hostNames(names.hosts), lifetimeMs, publicKey)
   }
 
   /** A workload's X.509-SVID: an empty subject and exactly one URI SAN, its SPIFFE ID. */
@@ -126,9 +175,6 @@ export class CertificateAuthority {
 
   /** The gateway's TLS certificate for browsers: the Gateway's hosts as DNS names. */
   issueServerCertificate(hosts: string[], lifetimeMs: number): Promise<IssuedCertificate> {
-    const names: x509.JsonGeneralName[] = hosts.map((h) =>
-      /^[\d.]+$|:/.test(h) ? { type: 'ip', value: h } : { type: 'dns', value: h },
-    )
-    return this.#issue(`CN=${hosts[0] ?? 'gateway'}`, names, lifetimeMs)
+    return this.#issue(`CN=${hosts[0] ?? 'gateway'}`, hostNames(hosts), lifetimeMs)
   }
 }

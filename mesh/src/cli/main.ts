@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The local mesh's command line: dev, authz check, curl, lint, graph.
+// The local mesh's command line: dev, control-plane, sidecar, gateway, authz check, curl, lint, graph.
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DEFAULT_CONSOLE_PORT } from '../console/start-console.ts'
@@ -13,12 +13,19 @@ import { authzCheck } from './authz-check-command.ts'
 import { curlCommand } from './curl-command.ts'
 import { devCommand } from './dev-command.ts'
 import { parseDuration } from './parse-duration.ts'
+import { controlPlaneCommand, gatewayCommand, sidecarCommand } from './process-commands.ts'
 import { REPO_ROOT } from './repo-root.ts'
 import { UsageError } from './usage-error.ts'
 
 const USAGE = `usage: mesh <command>
   dev [--manifests DIR] [--connect-timeout MS] [--gateway-port 8443] [--host-alias localhost=api.rossmck.dev] [--ports fixed|free] [--mesh-dir .mesh] [--data-dir .data] [--console-port 20001]
       [--svid-ttl 24h (MESH_SVID_TTL)] [--restart-backoff 1s (MESH_RESTART_BACKOFF)] [--restart-backoff-max 30s (MESH_RESTART_BACKOFF_MAX)]
+  control-plane [--manifests DIR] [--mesh-dir .mesh] [--listen 127.0.0.1:15012] [--svid-ttl 24h]
+  sidecar --workload NAME --control-plane URL --token-file FILE --root-cert FILE --app-port PORT|stdin
+      [--advertise-address 127.0.0.1] [--inbound-host 127.0.0.1] [--inbound-port container|0] [--outbound-port 15001] [--health-port 15021] [--stats-port 15020]
+      [--connect-timeout MS] [--report-decisions]
+  gateway --control-plane URL [--token-file FILE] [--root-cert FILE] [--listen-host 127.0.0.1] [--listen-port 8443] [--health-port 15021] [--stats-port 15020]
+      [--host-alias localhost=api.rossmck.dev] [--connect-timeout MS] [--report-decisions]
   authz check --manifests FILE_OR_DIR [--manifests ...] --requests FILE.jsonl
   curl --from <workload|ingress|plaintext|foreign-ca> [-X METHOD] [-H 'k: v']... [-d BODY] [--mesh-dir .mesh] URL
   lint [--manifests FILE_OR_DIR]...
@@ -93,6 +100,15 @@ async function main(argv: string[]): Promise<number> {
       })
       return 0
     }
+    case 'control-plane':
+      await controlPlaneCommand(rest, { manifests: DEV_MANIFESTS, meshDir: join(REPO_ROOT, '.mesh') })
+      return 0
+    case 'sidecar':
+      await sidecarCommand(rest)
+      return 0
+    case 'gateway':
+      await gatewayCommand(rest, { meshDir: join(REPO_ROOT, '.mesh') })
+      return 0
     case 'authz': {
       if (rest[0] !== 'check') throw new UsageError(USAGE)
       const { values } = parseArgs({
@@ -159,7 +175,9 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (process.argv[2] !== 'dev') process.exitCode = code
+    // The long-running commands keep the process alive by their servers.
+    if (!['dev', 'control-plane', 'sidecar', 'gateway'].includes(process.argv[2] ?? ''))
+      process.exitCode = code
   },
   (error: unknown) => {
     if (

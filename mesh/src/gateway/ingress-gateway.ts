@@ -41,6 +41,8 @@ export interface IngressGatewayOptions {
   certificate: RotatingCertificate
   policies: () => readonly CompiledPolicy[]
   listenPort: number
+  /** The address to listen on: 127.0.0.1 by default; 0.0.0.0 where it is published from a container. */
+  listenHost?: string
   /**
    * Local host names and the Gateway host each stands in for, e.g.
    * { localhost: 'api.rossmck.dev' }. Tried only when the request's own host
@@ -169,5 +171,5 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     )
   })
 
-  return listenOnLoopback(server, options.listenPort)
+  return listenOnLoopback(server, options.listenPort, undefined, options.listenHost)
 }

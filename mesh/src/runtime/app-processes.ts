@@ -47,8 +47,12 @@ export function prefixLines(
   index: number,
   stream: NodeJS.ReadableStream,
   out: (line: string) => void,
+  /** True for a line that is a report to the supervisor, not for the log. */
+  consumed: (line: string) => boolean = () => false,
 ): void {
   const color = COLORS[index % COLORS.length]
   const label = process.stdout.isTTY ? `\u001b[${color}m${name.padEnd(16)}\u001b[0m` : name.padEnd(16)
-  createInterface({ input: stream }).on('line', (line) => out(`${label} | ${line}`))
+  createInterface({ input: stream }).on('line', (line) => {
+    if (!consumed(line)) out(`${label} | ${line}`)
+  })
 }

@@ -12,8 +12,7 @@ import {
 } from '../ca/svid-rotation.ts'
 import { gatewayWorkloadOf } from '../gateway/gateway-workload.ts'
 import { startIngressGateway } from '../gateway/ingress-gateway.ts'
-import { type MeshModel, mtlsModeOf, type Workload, workloadsOf } from '../manifests/mesh-model.ts'
-import type { PortProtocol } from '../manifests/port-protocol.ts'
+import type { MeshModel, Workload } from '../manifests/mesh-model.ts'
 import {
   GATEWAY_POD,
   meshNetworkModel,
@@ -22,13 +21,11 @@ import {
   podNamed,
 } from '../network/index.ts'
 import { GATEWAY_SERVER, OUTBOUND_SERVER, type ServerName } from '../sidecar/envoy-responses.ts'
-import { type DecisionLog, type RunningSidecar, startInboundSidecar } from '../sidecar/inbound-sidecar.ts'
-import { startInboundTcpSidecar } from '../sidecar/inbound-tcp-sidecar.ts'
+import type { DecisionLog, RunningSidecar } from '../sidecar/inbound-sidecar.ts'
 import { createMeshClient, type MeshClient } from '../sidecar/mesh-client.ts'
 import { DEFAULT_CONNECT_TIMEOUT_MS, networkGuard } from '../sidecar/network-drop.ts'
-import { startPlainEgress, startPodPort } from '../sidecar/no-sidecar.ts'
-import { startOutboundProxy } from '../sidecar/outbound-proxy.ts'
 import { type Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
+import { startWorkloadProxies } from './workload-proxies.ts'
 
 export interface LocalMeshOptions {
   model: MeshModel
@@ -84,17 +81,6 @@ export interface LocalMesh {
 
 const DAY_MS = 24 * 3600_000
 
-/** The protocol of the Service port that targets a container port (HTTP when none names it). */
-function protocolOfContainerPort(model: MeshModel, workload: Workload, containerPort: number): PortProtocol {
-  const service = model.services.find(
-    (s) =>
-      s.namespace === workload.namespace &&
-      workloadsOf(model, s).includes(workload) &&
-      s.ports.some((p) => p.targetPort === containerPort),
-  )
-  return service?.ports.find((p) => p.targetPort === containerPort)?.protocol ?? 'http'
-}
-
 export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMesh> {
   const { model, ca } = options
   const lifetime = options.svidLifetimeMs ?? DAY_MS
@@ -136,84 +122,41 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   }
 
   try {
-    for (const workload of model.workloads) {
+    const workloads = [
+      ...model.workloads.map((workload) => ({ workload, sidecar: true })),
+      // Not injected: the pod's ports reach the app directly, its calls leave in plaintext.
+      ...model.outsideWorkloads.map((workload) => ({ workload, sidecar: false })),
+    ]
+    for (const { workload, sidecar } of workloads) {
       const appPort = options.appPorts[workload.name]
       if (appPort === undefined) continue
-      const svid = await svidFor(workload.principal)
-      const inbound: Record<string, number> = {}
-      for (const containerPort of workload.containerPorts) {
-        const tcp = protocolOfContainerPort(model, workload, containerPort) === 'tcp'
-        inbound[containerPort] = keep(
-          tcp
-            ? await startInboundTcpSidecar({
-                workload,
-                svid,
-                rootPem: ca.rootPem,
-                policies,
-                servicePort: containerPort,
-                listenPort: options.inboundPorts === 'container' ? containerPort : 0,
-                appPort,
-                onDecision: options.onDecision,
-              })
-            : await startInboundSidecar({
-                workload,
-                svid,
-                rootPem: ca.rootPem,
-                policies,
-                servicePort: containerPort,
-                mtlsMode: mtlsModeOf(model, workload.namespace),
-                listenPort: options.inboundPorts === 'container' ? containerPort : 0,
-                appPort,
-                onDecision: options.onDecision,
-                upstreamTimeoutMs: options.upstreamTimeoutMs,
-              }),
-        )
-        listenPorts.set(
-          `${workload.namespace}/${workload.name}:${containerPort}`,
-          inbound[containerPort] as number,
-        )
-      }
-      const proxyPort = keep(
-        await startOutboundProxy({
-          workload,
-          directory,
-          client: clientFor(svid),
-          listenPort: 0,
-          networkDrop: guardFor(podNamed(network, workload.name, workload.namespace), OUTBOUND_SERVER),
-        }),
-      )
+      const svid = sidecar ? await svidFor(workload.principal) : null
+      const proxies = await startWorkloadProxies({
+        model,
+        workload,
+        sidecar,
+        svid,
+        rootPem: ca.rootPem,
+        appPort,
+        inboundPorts: options.inboundPorts === 'container' ? 'container' : 'ephemeral',
+        directory,
+        client: svid ? clientFor(svid) : null,
+        networkDrop: sidecar
+          ? guardFor(podNamed(network, workload.name, workload.namespace), OUTBOUND_SERVER)
+          : undefined,
+        onDecision: options.onDecision,
+        upstreamTimeoutMs: options.upstreamTimeoutMs,
+      })
+      closers.push(() => proxies.close())
+      for (const [containerPort, port] of Object.entries(proxies.inbound))
+        listenPorts.set(`${workload.namespace}/${workload.name}:${containerPort}`, port)
       state.workloads[workload.name] = {
         namespace: workload.namespace,
         principal: workload.principal,
-        sidecar: true,
+        sidecar,
         appPort,
-        proxyPort,
-        inbound,
-      }
-    }
-
-    // Not injected: the pod's ports reach the app directly, its calls leave in plaintext.
-    for (const workload of model.outsideWorkloads) {
-      const appPort = options.appPorts[workload.name]
-      if (appPort === undefined) continue
-      const inbound: Record<string, number> = {}
-      for (const containerPort of workload.containerPorts) {
-        inbound[containerPort] = keep(
-          await startPodPort(options.inboundPorts === 'container' ? containerPort : 0, appPort),
-        )
-        listenPorts.set(
-          `${workload.namespace}/${workload.name}:${containerPort}`,
-          inbound[containerPort] as number,
-        )
-      }
-      const proxyPort = keep(await startPlainEgress({ workload, directory, listenPort: 0 }))
-      state.workloads[workload.name] = {
-        namespace: workload.namespace,
-        principal: workload.principal,
-        sidecar: false,
-        appPort,
-        proxyPort,
-        inbound,
+        proxyPort: proxies.proxyPort,
+        inbound: proxies.inbound,
       }
     }
 

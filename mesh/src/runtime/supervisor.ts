@@ -1,5 +1,6 @@
 // Runs child processes as a kubelet runs containers: each in its own process
-// group with a prefixed log, ready once its probe says so, restarted after a
+// group with a prefixed log, started once the processes it comes after are
+// ready (a pod's sidecar before its app), ready once its probe says so, restarted after a
 // crash with exponential back-off (CrashLoopBackOff), restarted at once when a
 // file it runs from changes, and stopped group and all, waited for, so no
 // process or port is left behind. A process that exits before it was ever
@@ -10,17 +11,28 @@
 // MaxContainerBackOff in kubernetes/kubernetes pkg/kubelet/kubelet.go) and
 // forgets the back-off after a container ran twice the cap; the defaults here
 // are much shorter for a laptop and settable (mesh dev --restart-backoff).
+//
+// Each child's stdin is a pipe from here: a child run with
+// EXIT_ON_STDIN_CLOSE=true exits when it closes, so even a SIGKILLed
+// supervisor (which cannot stop anything) leaves no child behind; the pipe
+// also carries short messages to a child (`send`).
 import { type ChildProcess, spawn } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { type FSWatcher, watch } from 'node:fs'
 import { prefixLines } from './app-processes.ts'
 
+type Env = Record<string, string | undefined>
+
 export interface ProcessSpec {
   name: string
-  /** Run with `sh -c` in `cwd`. */
-  command: string
+  /** Run with `sh -c` in `cwd`; a function is asked again at each (re)start. */
+  command: string | (() => string)
   cwd: string
-  env: Record<string, string | undefined>
+  env: Env | (() => Env)
+  /** Started only once each of these was ready (its first start only; restarts do not wait). */
+  after?: readonly string[]
+  /** Sees each output line first; true when it consumed the line (a report, not for the log). */
+  onLine?: (line: string) => boolean
   /** The readiness probe: true once the process serves. */
   ready(): Promise<boolean>
   /** Files or folders whose change restarts the process (as a watcher would, without one in the tree). */
@@ -49,14 +61,16 @@ export interface SupervisorOptions {
 /** A process exited before it was ever ready: what it last said is in the message. */
 export class BootError extends Error {
   readonly code = 'ERR_PROCESS_BOOT'
-  constructor(
-    readonly processName: string,
-    readonly exit: string,
-    readonly tail: readonly string[],
-  ) {
+  readonly processName: string
+  readonly exit: string
+  readonly tail: readonly string[]
+  constructor(processName: string, exit: string, tail: readonly string[]) {
     super(
       `${processName} ${exit} before it was ready; its last output:\n${tail.map((l) => `  ${l}`).join('\n') || '  (nothing)'}`,
     )
+    this.processName = processName
+    this.exit = exit
+    this.tail = tail
   }
 }
 
@@ -75,6 +89,8 @@ export interface Supervisor {
   ready(options: { timeoutMs: number; signal?: AbortSignal }): Promise<void>
   /** The process group (leader pid) running `name` now, if any. */
   pidOf(name: string): number | undefined
+  /** Writes a line to the stdin of the process running `name` now; false when none runs. */
+  send(name: string, line: string): boolean
   stop(graceMs?: number): Promise<void>
 }
 
@@ -105,6 +121,8 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
   const probeIntervalMs = options.probeIntervalMs ?? 250
   const tailLines = options.tailLines ?? 20
   const events = new EventEmitter<SupervisorEvents>()
+  // One listener per process waiting for another's readiness, besides ready()'s own.
+  events.setMaxListeners(specs.length * 4 + 10)
   const log = (line: string) => options.log(`${'mesh'.padEnd(16)} | ${line}`)
   let stopping = false
   let failure: BootError | null = null
@@ -148,15 +166,18 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
       state.tail = []
       state.startedAt = Date.now()
       // Its own process group: stopping it reaches every process it started.
-      const child = spawn('sh', ['-c', spec.command], {
+      const child = spawn('sh', ['-c', typeof spec.command === 'function' ? spec.command() : spec.command], {
         cwd: spec.cwd,
-        env: spec.env,
+        env: typeof spec.env === 'function' ? spec.env() : spec.env,
         detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: ['pipe', 'pipe', 'pipe'],
       })
       state.child = child
-      if (child.stdout) prefixLines(spec.name, index, child.stdout, remember)
-      if (child.stderr) prefixLines(spec.name, index, child.stderr, remember)
+      // A child that exits without reading its stdin must not crash the supervisor with EPIPE.
+      child.stdin?.on('error', () => {})
+      const consumed = (line: string) => spec.onLine?.(line) === true
+      if (child.stdout) prefixLines(spec.name, index, child.stdout, remember, consumed)
+      if (child.stderr) prefixLines(spec.name, index, child.stderr, remember, consumed)
       child.on('error', (error) => remember(`${spec.name}: ${error.message}`))
       child.on('exit', (code, signal) => void onExit(child, describeExit(code, signal)))
       void probe(child)
@@ -239,14 +260,34 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
     while (Date.now() < deadline && groupAlive(pid)) await sleep(20)
   }
 
+  const readyOnce = (name: string) =>
+    new Promise<void>((resolve) => {
+      if (processes.find((p) => p.state.spec.name === name)?.state.everReady) return resolve()
+      const onReady = (ready: string) => {
+        if (ready !== name) return
+        events.off('ready', onReady)
+        resolve()
+      }
+      events.on('ready', onReady)
+    })
   for (const p of processes) {
-    p.start()
+    const after = p.state.spec.after ?? []
+    const unknown = after.filter((name) => !specs.some((s) => s.name === name))
+    if (unknown.length > 0) throw new Error(`${p.state.spec.name} comes after unknown ${unknown.join(', ')}`)
+    if (after.length === 0) p.start()
+    else void Promise.all(after.map(readyOnce)).then(() => p.start())
     p.watchFiles()
   }
 
   return {
     events,
     pidOf: (name) => processes.find((p) => p.state.spec.name === name)?.state.child?.pid,
+    send(name, line) {
+      const stdin = processes.find((p) => p.state.spec.name === name)?.state.child?.stdin
+      if (!stdin || stdin.destroyed) return false
+      stdin.write(`${line}\n`)
+      return true
+    },
     ready({ timeoutMs, signal }) {
       return new Promise<void>((resolve, reject) => {
         if (failure) return reject(failure)

@@ -1,18 +1,24 @@
-// The whole system on a laptop: the manifests in k8s/base run by the local
-// mesh, each workload's app started from its workspace package behind its
-// sidecar. `mesh dev` and the e2e tests both start it from here.
+// The whole system on a laptop, shaped as Istio runs it: a control plane
+// (CA and configuration), one sidecar process per workload, the ingress
+// gateway, and each workload's app from its workspace package, all under one
+// supervisor. Every process binds its own port (0 under tests) and reports it;
+// a workload's app starts once its sidecar is ready. `mesh dev` and the e2e
+// tests both start it from here.
 
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
+import { Agent, type Dispatcher, fetch } from 'undici'
 import { CertificateAuthority } from '../ca/certificate-authority.ts'
+import { GATEWAY_TOKEN_NAME, identitiesOf, tokenFile, WorkloadTokens } from '../control-plane/tokens.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
-import { buildMeshModel, type MeshModel } from '../manifests/mesh-model.ts'
+import { buildMeshModel, type MeshModel, type Workload } from '../manifests/mesh-model.ts'
 import type { DecisionLog } from '../sidecar/inbound-sidecar.ts'
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../sidecar/network-drop.ts'
 import { packageDirFor, supervisedScriptOf, watchPathsOf } from './app-processes.ts'
-import { type LocalMesh, type MeshState, type NetworkDropLog, startLocalMesh } from './local-mesh.ts'
+import type { MeshState, NetworkDropLog, WorkloadState } from './local-mesh.ts'
+import { DECISION_LINE, DROP_LINE, type DropReport, FLUSHED_LINE, PORTS_LINE } from './proxy-agent.ts'
 import { type BackOff, type ProcessSpec, type Supervisor, startSupervisor } from './supervisor.ts'
 
 export interface SystemOptions {
@@ -45,10 +51,16 @@ export interface SystemOptions {
 export interface RunningSystem {
   model: MeshModel
   ca: CertificateAuthority
-  mesh: LocalMesh
+  /** Where each process listens now (updated as processes restart and report again). */
   state: MeshState
-  /** Every app's process (and the local OpenID provider's), supervised. */
+  /** The control plane, the gateway, every sidecar and app (and the local OpenID provider), supervised. */
   processes: Supervisor
+  controlPlaneUrl: string
+  /**
+   * Resolves once every proxy process has handed over the decisions and drops it
+   * logged so far (bounded); after a response, its decision is among them.
+   */
+  reportsSettled(): Promise<void>
   gatewayUrl: string
   /** The local OpenID provider, started outside the mesh (null when the workspace has none). */
   oidcIssuer: string | null
@@ -58,6 +70,8 @@ export interface RunningSystem {
 export const STATE_FILE = 'state.json'
 /** The local OpenID provider's port under pnpm dev. */
 export const OIDC_PORT = 9000
+/** The control plane's port under pnpm dev: istiod's xDS and CA port. */
+export const CONTROL_PLANE_PORT = 15012
 
 /**
  * What a Deployment reads from Secrets, made up locally: a random 32-byte
@@ -82,31 +96,12 @@ export function localSecretValues(
   return values
 }
 
-/**
- * A free port for an app the system starts later, chosen below Linux's
- * ephemeral range (32768 and up): the sidecars and the gateway listen on port
- * 0 meanwhile, and the kernel could hand them a port picked from that range
- * before the app binds it (it would exit, failing the start).
- */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000)
-    const server = createServer()
-    const bound = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false))
-      server.listen(port, '127.0.0.1', () => resolve(true))
-    })
-    if (!bound) continue
-    await new Promise<void>((r) => server.close(() => r()))
-    return port
-  }
-  throw new Error('no free port between 20000 and 32000')
-}
-
 /** A readiness probe as the kubelet's httpGet: a 2xx within the timeout. */
-const httpProbe = (url: string) => async () => {
+const httpProbe = (url: () => string | null, dispatcher?: Dispatcher) => async () => {
+  const target = url()
+  if (!target) return false
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) })
+    const res = await fetch(target, { signal: AbortSignal.timeout(2_000), dispatcher })
     await res.body?.cancel()
     return res.ok
   } catch {
@@ -114,138 +109,398 @@ const httpProbe = (url: string) => async () => {
   }
 }
 
+const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`
+
+/** A report line (`<prefix>{json}`) parsed, or null when the line is something else. */
+function report<T>(line: string, prefix: string): T | null {
+  if (!line.startsWith(prefix)) return null
+  try {
+    return JSON.parse(line.slice(prefix.length)) as T
+  } catch {
+    return null
+  }
+}
+
+const LISTENING_LINE = 'listening '
+/** The control plane's process name, and the gateway's (its Deployment's name in Istio). */
+export const CONTROL_PLANE = 'control-plane'
+export const GATEWAY = 'istio-ingressgateway'
+/** The supervised process that runs a workload's sidecar. */
+export const sidecarProcessName = (workload: string) => `${workload}-proxy`
+
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
   options.signal?.throwIfAborted()
+  // Validated here as well, so a bad manifest fails before any process starts.
   const model = buildMeshModel(loadManifests(options.manifests))
-  const ca = await CertificateAuthority.loadOrCreate(join(options.meshDir, 'ca'))
+  const caDir = join(options.meshDir, 'ca')
+  // Made (or loaded) before the control plane starts, which then loads the same root.
+  const ca = await CertificateAuthority.loadOrCreate(caDir)
+  // The trust bundle and the workload tokens exist before any proxy starts (with fixed ports
+  // the proxies start beside the control plane, which would otherwise be first to write them).
+  writeFileSync(join(caDir, 'root.pem'), ca.rootPem)
+  const tokens = new WorkloadTokens(options.meshDir)
+  for (const identity of identitiesOf(model)) tokens.ensure(identity)
   mkdirSync(options.dataDir, { recursive: true })
+  const fixed = options.ports === 'fixed'
+  /** A sidecar's outbound port: with fixed ports the container port + 20000 (Istio's 15001 is per pod; here all share loopback). */
+  /** An app's port: with fixed ports the container port + 10000; 0 (reported back) otherwise. */
+  const appPortOf = (workload: Workload) => (fixed ? (workload.containerPorts[0] as number) + 10_000 : 0)
+  const outboundPortOf = (workload: Workload) => (fixed ? (workload.containerPorts[0] as number) + 20_000 : 0)
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+  const trusting = new Agent({ connect: { ca: ca.rootPem } })
 
-  const appPorts: Record<string, number> = {}
-  const specs: Array<{
-    name: string
-    dir: string
-    script: string
-    workload: (typeof model.workloads)[number]
-  }> = []
+  const specs: Array<{ name: string; dir: string; script: string; workload: Workload }> = []
   for (const workload of model.workloads) {
     const dir = packageDirFor(options.root, workload.name)
     if (!dir)
       throw new Error(
         `no workspace package for Deployment ${workload.name} (looked in services/${workload.name} and ${workload.name})`,
       )
-    const containerPort = workload.containerPorts[0]
-    if (containerPort === undefined) throw new Error(`Deployment ${workload.name} declares no container port`)
-    appPorts[workload.name] = options.ports === 'fixed' ? containerPort + 10_000 : await freePort()
+    if (workload.containerPorts[0] === undefined)
+      throw new Error(`Deployment ${workload.name} declares no container port`)
     specs.push({ name: workload.name, dir, script: supervisedScriptOf(dir), workload })
   }
 
-  const mesh = await startLocalMesh({
-    model,
-    ca,
-    appPorts,
-    inboundPorts: options.ports === 'fixed' ? 'container' : 'ephemeral',
-    gatewayPort: options.ports === 'fixed' ? options.gatewayPort : 0,
-    hostAliases: options.hostAliases,
-    onDecision: options.onDecision,
-    connectTimeoutMs: options.connectTimeoutMs,
-    onNetworkDrop: options.onNetworkDrop,
-    svidLifetimeMs: options.svidLifetimeMs,
-    log: options.log,
-  })
-  const gatewayUrl = `https://localhost:${mesh.state.gatewayPort}`
-  const stateFile = join(options.meshDir, STATE_FILE)
-  writeFileSync(
-    stateFile,
-    JSON.stringify(
-      { ...mesh.state, manifests: options.manifests, caDir: join(options.meshDir, 'ca') },
-      null,
-      2,
+  // Every port is reported by the process that bound it (a `mesh-ports` or `listening` line).
+  const state: MeshState & { controlPlaneUrl: string | null } = {
+    gatewayPort: null,
+    connectTimeoutMs,
+    controlPlaneUrl: null,
+    workloads: Object.fromEntries(
+      model.workloads.map((w) => [
+        w.name,
+        {
+          namespace: w.namespace,
+          principal: w.principal,
+          sidecar: true,
+          appPort: 0,
+          proxyPort: 0,
+          inbound: {},
+        },
+      ]),
     ),
-  )
-
-  if (options.signal?.aborted) {
-    rmSync(stateFile, { force: true })
-    await mesh.close()
-    options.signal.throwIfAborted()
+  }
+  const health: Record<string, number> = {}
+  const stats: Record<string, number> = {}
+  let oidcPort: number | null = null
+  const stateFile = join(options.meshDir, STATE_FILE)
+  let stopping = false
+  const statsUrl = (name: string) => (stats[name] ? `http://127.0.0.1:${stats[name]}/stats/prometheus` : null)
+  const saveState = () => {
+    if (stopping) return
+    writeFileSync(
+      stateFile,
+      JSON.stringify(
+        {
+          ...state,
+          workloads: Object.fromEntries(
+            Object.entries(state.workloads).map(([name, w]) => [
+              name,
+              { ...w, statsUrl: statsUrl(name), accessLog: join(options.meshDir, 'logs', `${name}.log`) },
+            ]),
+          ),
+          gatewayStatsUrl: statsUrl(GATEWAY),
+          consoleUrl: null,
+          manifests: options.manifests,
+          caDir,
+        },
+        null,
+        2,
+      ),
+    )
   }
 
-  // Outside the mesh, as Google is: the local OpenID provider, when the workspace has it.
+  // Node runs the mesh's TypeScript itself (type stripping): no tsx transform in each of
+  // the eight mesh processes, which would cost each of them seconds at start on a busy machine.
+  const mesh = (args: string[]) =>
+    `exec ${quote(process.execPath)} ${quote(join(options.root, 'mesh/src/cli/main.ts'))} ${args.map(quote).join(' ')}`
+  const meshEnv = { ...options.baseEnv, EXIT_ON_STDIN_CLOSE: 'true' }
+  const gatewayUrl = () => `https://localhost:${state.gatewayPort ?? options.gatewayPort}`
   const oidcDir = packageDirFor(options.root, 'oidc')
-  const oidcPort = options.ports === 'fixed' ? OIDC_PORT : await freePort()
-  const oidcIssuer = `http://localhost:${oidcPort}`
+  const oidcIssuer = () => `http://localhost:${oidcPort ?? OIDC_PORT}`
   const pathFor = (dir: string) =>
     [
       join(dir, 'node_modules', '.bin'),
       join(options.root, 'node_modules', '.bin'),
       options.baseEnv.PATH ?? '',
     ].join(delimiter)
+  const reportOptions = ['--connect-timeout', String(connectTimeoutMs), '--report-decisions']
+  const flushes = new Map<string, () => void>()
+  let flushCount = 0
+  /** Drops and decisions the proxies report, handed to the caller's callbacks. */
+  const onProxyLine = (line: string) => {
+    if (line.startsWith(FLUSHED_LINE)) {
+      flushes.get(line.slice(FLUSHED_LINE.length))?.()
+      return true
+    }
+    const decision = report<Parameters<DecisionLog>[0]>(line, DECISION_LINE)
+    if (decision) {
+      options.onDecision?.(decision)
+      return true
+    }
+    const drop = report<DropReport>(line, DROP_LINE)
+    if (drop) {
+      const service = model.services.find(
+        (s) => s.name === drop.endpoint.service.name && s.namespace === drop.endpoint.service.namespace,
+      )
+      if (service)
+        options.onNetworkDrop?.({
+          from: drop.from,
+          endpoint: { ...drop.endpoint, service, port: 0, spiffeId: null },
+          verdict: drop.verdict,
+        })
+      return true
+    }
+    return false
+  }
+
+  const controlPlane: ProcessSpec = {
+    name: CONTROL_PLANE,
+    cwd: options.root,
+    env: meshEnv,
+    command: () =>
+      mesh([
+        'control-plane',
+        '--manifests',
+        options.manifests,
+        '--mesh-dir',
+        options.meshDir,
+        '--listen',
+        // A restart keeps the address its proxies know.
+        `127.0.0.1:${state.controlPlaneUrl ? new URL(state.controlPlaneUrl).port : fixed ? CONTROL_PLANE_PORT : 0}`,
+        ...(options.svidLifetimeMs ? ['--svid-ttl', `${options.svidLifetimeMs}ms`] : []),
+      ]),
+    onLine(line) {
+      const ports = report<{ listen: number }>(line, PORTS_LINE)
+      if (!ports) return false
+      state.controlPlaneUrl = `https://127.0.0.1:${ports.listen}`
+      saveState()
+      return true
+    },
+    ready: httpProbe(() => state.controlPlaneUrl && `${state.controlPlaneUrl}/healthz/ready`, trusting),
+  }
+  const trustArgs = (token: string) => [
+    '--control-plane',
+    state.controlPlaneUrl ?? `https://127.0.0.1:${CONTROL_PLANE_PORT}`,
+    '--token-file',
+    tokenFile(options.meshDir, token),
+    '--root-cert',
+    join(caDir, 'root.pem'),
+  ]
+  const healthUrl = (name: string) => () =>
+    health[name] !== undefined ? `http://127.0.0.1:${health[name]}/healthz/ready` : null
+
+  // With fixed ports every address is known up front: the proxies start beside the control
+  // plane (and wait for it, as pilot-agent waits for istiod), the apps beside their sidecars
+  // (Istio's default; readiness still waits for the sidecar). With ports reported, whoever
+  // needs a port starts after the process that reports it.
+  const afterIfFree = (...names: string[]) => (fixed ? [] : names)
+
+  const gateway: ProcessSpec = {
+    name: GATEWAY,
+    cwd: options.root,
+    env: meshEnv,
+    after: afterIfFree(CONTROL_PLANE),
+    command: () =>
+      mesh([
+        'gateway',
+        ...trustArgs(GATEWAY_TOKEN_NAME),
+        // A restart keeps the port: the apps and the OpenID provider were told this URL.
+        '--listen-port',
+        String(state.gatewayPort ?? (fixed ? options.gatewayPort : 0)),
+        '--health-port',
+        '0',
+        '--stats-port',
+        '0',
+        ...Object.entries(options.hostAliases).flatMap(([local, host]) => [
+          '--host-alias',
+          `${local}=${host}`,
+        ]),
+        ...reportOptions,
+      ]),
+    onLine(line) {
+      const ports = report<{ gateway: number; health: number; stats: number }>(line, PORTS_LINE)
+      if (!ports) return onProxyLine(line)
+      state.gatewayPort = ports.gateway
+      health[GATEWAY] = ports.health
+      stats[GATEWAY] = ports.stats
+      saveState()
+      return true
+    },
+    ready: httpProbe(healthUrl(GATEWAY)),
+  }
+
+  const sidecars: ProcessSpec[] = specs.map((s) => ({
+    name: sidecarProcessName(s.name),
+    cwd: options.root,
+    env: meshEnv,
+    after: afterIfFree(CONTROL_PLANE),
+    command: () => {
+      const w = state.workloads[s.name] as WorkloadState
+      return mesh([
+        'sidecar',
+        '--workload',
+        s.name,
+        ...trustArgs(s.name),
+        // Known once the app reported it; until then (and after an app restart) it comes on stdin.
+        '--app-port',
+        w.appPort ? String(w.appPort) : fixed ? String(appPortOf(s.workload)) : 'stdin',
+        '--inbound-port',
+        fixed ? 'container' : '0',
+        // A restart keeps the outbound port: the app's HTTP_PROXY points at it.
+        '--outbound-port',
+        String(w.proxyPort || outboundPortOf(s.workload)),
+        '--health-port',
+        '0',
+        '--stats-port',
+        '0',
+        ...reportOptions,
+      ])
+    },
+    onLine(line) {
+      const ports = report<{
+        inbound: Record<string, number>
+        outbound: number
+        health: number
+        stats: number
+      }>(line, PORTS_LINE)
+      if (!ports) return onProxyLine(line)
+      const w = state.workloads[s.name] as WorkloadState
+      w.inbound = ports.inbound
+      w.proxyPort = ports.outbound
+      health[s.name] = ports.health
+      stats[s.name] = ports.stats
+      saveState()
+      return true
+    },
+    ready: httpProbe(healthUrl(s.name)),
+  }))
+
+  // Outside the mesh, as Google is: the local OpenID provider, when the workspace has it.
   const outside: ProcessSpec[] = oidcDir
     ? [
         {
           name: 'oidc-provider',
           cwd: oidcDir,
           command: supervisedScriptOf(oidcDir),
+          after: afterIfFree(GATEWAY),
           watch: watchPathsOf(oidcDir),
-          ready: httpProbe(`${oidcIssuer}/.well-known/openid-configuration`),
-          env: {
+          env: () => ({
             ...options.baseEnv,
             PATH: pathFor(oidcDir),
             HOST: '127.0.0.1',
-            PORT: String(oidcPort),
-            OIDC_ISSUER: oidcIssuer,
+            // A restart keeps the port: identity-api was given this issuer.
+            PORT: String(oidcPort ?? (fixed ? OIDC_PORT : 0)),
+            ...(oidcPort ? { OIDC_ISSUER: oidcIssuer() } : {}),
+            REPORT_LISTENING: 'true',
+            EXIT_ON_STDIN_CLOSE: 'true',
             // The same local Secret identity-api's Deployment reads its client credentials from.
             ...localSecretValues(options.meshDir, {
               OIDC_CLIENT_ID: { secret: 'oidc-client', key: 'client-id' },
               OIDC_CLIENT_SECRET: { secret: 'oidc-client', key: 'client-secret' },
             }),
-            OIDC_REDIRECT_URIS: `${gatewayUrl}/auth/oidc/local/callback`,
+            OIDC_REDIRECT_URIS: `${gatewayUrl()}/auth/oidc/local/callback`,
+          }),
+          onLine(line) {
+            const listening = report<{ port: number }>(line, LISTENING_LINE)
+            if (!listening) return false
+            oidcPort = listening.port
+            return true
           },
+          ready: httpProbe(() => (oidcPort ? `${oidcIssuer()}/.well-known/openid-configuration` : null)),
         },
       ]
     : []
 
-  const processes = startSupervisor(
-    [
-      ...outside,
-      ...specs.map((s) => ({
-        name: s.name,
-        cwd: s.dir,
-        command: s.script,
-        watch: watchPathsOf(s.dir),
-        ready: httpProbe(`http://127.0.0.1:${appPorts[s.name]}/health/ready`),
-        env: {
-          ...options.baseEnv,
-          ...localSecretValues(options.meshDir, s.workload.secretEnv),
-          ...s.workload.env,
-          PATH: pathFor(s.dir),
-          HOST: '127.0.0.1',
-          // A sidecar fronts every app here: it trusts x-forwarded-client-cert and x-envoy-external-address.
-          MESH_SIDECAR: 'true',
-          PORT: String(appPorts[s.name]),
-          HTTP_PROXY: `http://127.0.0.1:${mesh.state.workloads[s.name]?.proxyPort}`,
-          NO_PROXY: 'localhost,127.0.0.1,::1',
-          DATABASE_URL: join(options.dataDir, 'docs-mesh.sqlite'),
-          SESSION_ISSUER: `${gatewayUrl}/auth`,
-          // The manifests' values are the cluster's; on this machine the gateway and provider are here.
-          PUBLIC_URL: gatewayUrl,
-          BLOB_DIR: join(options.dataDir, 'blobs'),
-          // signing-api's witness file beside the database it witnesses, not the pod volume's path.
-          WITNESS_FILE: join(options.dataDir, 'signing-api-witness.json'),
-          ...(oidcDir ? { OIDC_ISSUER: oidcIssuer } : {}),
-          ...options.appEnv,
-        },
-      })),
-    ],
-    { log: options.log, backOff: options.backOff },
-  )
+  const apps: ProcessSpec[] = specs.map((s) => {
+    const sidecarReady = httpProbe(healthUrl(s.name))
+    const appReady = httpProbe(() => {
+      const port = state.workloads[s.name]?.appPort
+      return port ? `http://127.0.0.1:${port}/health/ready` : null
+    })
+    return {
+      name: s.name,
+      cwd: s.dir,
+      command: s.script,
+      // As Istio's holdApplicationUntilProxyStarts: the app starts once its sidecar is ready.
+      // Only identity-api signs in through the provider.
+      after: afterIfFree(
+        sidecarProcessName(s.name),
+        GATEWAY,
+        ...(oidcDir && s.workload.env.OIDC_ISSUER !== undefined ? ['oidc-provider'] : []),
+      ),
+      watch: watchPathsOf(s.dir),
+      // Ready when the app is and its sidecar too: traffic reaches the app only through it.
+      ready: async () => (await sidecarReady()) && (await appReady()),
+      onLine(line) {
+        const listening = report<{ port: number }>(line, LISTENING_LINE)
+        if (!listening) return false
+        const w = state.workloads[s.name] as WorkloadState
+        w.appPort = listening.port
+        saveState()
+        // The sidecar forwards there from now on; a sidecar restarting meanwhile gets it on its command line.
+        processes.send(sidecarProcessName(s.name), `app-port ${listening.port}`)
+        return true
+      },
+      env: () => ({
+        ...options.baseEnv,
+        ...localSecretValues(options.meshDir, s.workload.secretEnv),
+        ...s.workload.env,
+        PATH: pathFor(s.dir),
+        HOST: '127.0.0.1',
+        // A sidecar fronts every app here: it trusts x-forwarded-client-cert and x-envoy-external-address.
+        MESH_SIDECAR: 'true',
+        MESH_APP: s.name,
+        PORT: String(appPortOf(s.workload)),
+        REPORT_LISTENING: 'true',
+        EXIT_ON_STDIN_CLOSE: 'true',
+        HTTP_PROXY: `http://127.0.0.1:${state.workloads[s.name]?.proxyPort || outboundPortOf(s.workload)}`,
+        NO_PROXY: 'localhost,127.0.0.1,::1',
+        DATABASE_URL: join(options.dataDir, 'docs-mesh.sqlite'),
+        SESSION_ISSUER: `${gatewayUrl()}/auth`,
+        // The manifests' values are the cluster's; on this machine the gateway and provider are here.
+        PUBLIC_URL: gatewayUrl(),
+        BLOB_DIR: join(options.dataDir, 'blobs'),
+        // signing-api's witness file beside the database it witnesses, not the pod volume's path.
+        WITNESS_FILE: join(options.dataDir, 'signing-api-witness.json'),
+        ...(oidcDir ? { OIDC_ISSUER: oidcIssuer() } : {}),
+        ...options.appEnv,
+      }),
+    }
+  })
+
+  const processes = startSupervisor([controlPlane, gateway, ...sidecars, ...outside, ...apps], {
+    log: options.log,
+    backOff: options.backOff,
+  })
+
+  const reportsSettled = async () => {
+    await Promise.all(
+      [GATEWAY, ...specs.map((s) => sidecarProcessName(s.name))].map((name) => {
+        const id = `${++flushCount}`
+        return new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer)
+            flushes.delete(id)
+            resolve()
+          }
+          // A proxy that is down (restarting) has nothing more to say.
+          const timer = setTimeout(done, 2_000)
+          flushes.set(id, done)
+          if (!processes.send(name, `flush ${id}`)) done()
+        })
+      }),
+    )
+  }
 
   let stopped: Promise<void> | null = null
   const stop = () => {
     stopped ??= (async () => {
       // First, so nothing (mesh curl) takes the mesh for running while it stops.
+      stopping = true
       rmSync(stateFile, { force: true })
       await processes.stop()
-      await mesh.close()
+      await trusting.close()
     })()
     return stopped
   }
@@ -259,11 +514,12 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   return {
     model,
     ca,
-    mesh,
-    state: mesh.state,
+    state,
     processes,
-    gatewayUrl,
-    oidcIssuer: oidcDir ? oidcIssuer : null,
+    gatewayUrl: gatewayUrl(),
+    controlPlaneUrl: state.controlPlaneUrl as string,
+    reportsSettled,
+    oidcIssuer: oidcDir ? oidcIssuer() : null,
     stop,
   }
 }

@@ -43,6 +43,9 @@ export interface InboundSidecarOptions {
   servicePort: number
   /** Where to listen; 0 for any free port (tests). */
   listenPort: number
+  /** The address to listen on: 127.0.0.1 by default (all proxies share loopback under pnpm dev). */
+  listenHost?: string
+  /** Read on every request: `mesh sidecar` moves it when the app restarts on another port. */
   appPort: number
   onDecision?: DecisionLog
   /** How long to wait for the app's answer (see upstream-timeout.ts). */
@@ -58,11 +61,23 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
   const { workload, svid } = options
   const self = `spiffe://${workload.principal}`
   const peers = new WeakMap<TLSSocket, PeerInfo>()
-  const app = new Pool(`http://127.0.0.1:${options.appPort}`, {
-    connections: 64,
-    keepAliveTimeout: 60_000,
-    ...upstreamTimeouts(options.upstreamTimeoutMs),
-  })
+  const appPool = (port: number) =>
+    new Pool(`http://127.0.0.1:${port}`, {
+      connections: 64,
+      keepAliveTimeout: 60_000,
+      ...upstreamTimeouts(options.upstreamTimeoutMs),
+    })
+  let appPort = options.appPort
+  let app = appPool(appPort)
+  /** The pool to the app's port now; the old pool finishes what it carries and closes. */
+  const appNow = () => {
+    if (options.appPort !== appPort) {
+      void app.close()
+      appPort = options.appPort
+      app = appPool(appPort)
+    }
+    return app
+  }
 
   const tlsContext = () => ({ key: svid.current().keyPem, cert: svid.current().certPem, ca: options.rootPem })
   const server: Server = createServer({
@@ -144,7 +159,7 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
     // mutateRequestHeaders), so a mesh call keeps the `http` its caller's sidecar set.
     headers['x-forwarded-proto'] ??= peer ? 'https' : 'http'
     void forward(req, res, {
-      dispatcher: app,
+      dispatcher: appNow(),
       path: path + splitPathAndQuery(target).query,
       headers,
       server: INBOUND_SERVER,
@@ -174,7 +189,7 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
         ;(first[0] === 0x16 ? server : plain).emit('connection', socket)
       })
     })
-    front.listen(options.listenPort, '127.0.0.1')
+    front.listen(options.listenPort, options.listenHost ?? '127.0.0.1')
     await once(front, 'listening')
     return {
       port: (front.address() as AddressInfo).port,
@@ -186,7 +201,12 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
     }
   }
 
-  return listenOnLoopback(server, options.listenPort, async () => {
-    await app.destroy()
-  })
+  return listenOnLoopback(
+    server,
+    options.listenPort,
+    async () => {
+      await app.destroy()
+    },
+    options.listenHost,
+  )
 }

@@ -19,6 +19,8 @@ export interface InboundTcpSidecarOptions {
   policies: () => readonly CompiledPolicy[]
   servicePort: number
   listenPort: number
+  /** The address to listen on: 127.0.0.1 by default. */
+  listenHost?: string
   appPort: number
   onDecision?: DecisionLog
 }
@@ -66,7 +68,7 @@ export async function startInboundTcpSidecar(options: InboundTcpSidecarOptions):
     app.on('close', () => socket.destroy())
     socket.pipe(app).pipe(socket)
   })
-  server.listen(options.listenPort, '127.0.0.1')
+  server.listen(options.listenPort, options.listenHost ?? '127.0.0.1')
   await new Promise<void>((resolve) => server.once('listening', () => resolve()))
   return {
     port: (server.address() as { port: number }).port,

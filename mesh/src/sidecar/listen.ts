@@ -14,8 +14,10 @@ export async function listenOnLoopback(
   server: HttpServer | HttpsServer,
   port: number,
   onClose?: () => Promise<void>,
+  /** 127.0.0.1 unless other hosts must reach it (a sidecar in its own network namespace, as in compose). */
+  host = '127.0.0.1',
 ): Promise<RunningSidecar> {
-  server.listen(port, '127.0.0.1')
+  server.listen(port, host)
   await once(server, 'listening')
   return {
     port: (server.address() as AddressInfo).port,

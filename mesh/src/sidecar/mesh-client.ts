@@ -13,6 +13,8 @@ import { upstreamTimeouts } from './upstream-timeout.ts'
 export interface MeshTarget {
   /** Where the destination's inbound sidecar listens. */
   port: number
+  /** Its address: 127.0.0.1 when absent (every sidecar on loopback, as under pnpm dev). */
+  host?: string
   /** The SPIFFE ID the destination must present; null for a destination without a sidecar (plaintext). */
   spiffeId: string | null
 }
@@ -34,12 +36,12 @@ export function createMeshClient(
 
   const open = (target: MeshTarget) =>
     target.spiffeId === null
-      ? new Pool(`http://127.0.0.1:${target.port}`, {
+      ? new Pool(`http://${target.host ?? '127.0.0.1'}:${target.port}`, {
           connections: options.connections ?? 32,
           keepAliveTimeout: 60_000,
           ...upstreamTimeouts(options.timeoutMs),
         })
-      : new Pool(`https://127.0.0.1:${target.port}`, {
+      : new Pool(`https://${target.host ?? '127.0.0.1'}:${target.port}`, {
           connections: options.connections ?? 32,
           keepAliveTimeout: 60_000,
           ...upstreamTimeouts(options.timeoutMs),
@@ -70,10 +72,10 @@ export function createMeshClient(
 
   return {
     connect(target) {
-      if (target.spiffeId === null) return tcpConnect(target.port, '127.0.0.1')
+      if (target.spiffeId === null) return tcpConnect(target.port, target.host ?? '127.0.0.1')
       const expected = target.spiffeId
       return tlsConnect({
-        host: '127.0.0.1',
+        host: target.host ?? '127.0.0.1',
         port: target.port,
         ca: rootPem,
         cert: current.certPem,
@@ -90,7 +92,7 @@ export function createMeshClient(
       })
     },
     dispatcherFor(target) {
-      const key = `${target.port}|${target.spiffeId}`
+      const key = `${target.host ?? '127.0.0.1'}:${target.port}|${target.spiffeId}`
       let pool = pools.get(key)
       if (!pool) {
         pool = open(target)

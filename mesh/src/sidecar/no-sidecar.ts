@@ -50,7 +50,7 @@ export async function startPlainEgress(options: {
   directory: ServiceDirectory
   listenPort: number
 }): Promise<RunningSidecar> {
-  const pools = new Map<number, Pool>()
+  const pools = new Map<string, Pool>()
   const server = createHttpServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     let url: URL
     try {
@@ -65,10 +65,11 @@ export async function startPlainEgress(options: {
     )
     // No such Service: like a DNS failure, nothing answers.
     if (!endpoint) return req.socket.destroy()
-    let pool = pools.get(endpoint.port)
+    const origin = `http://${endpoint.host ?? '127.0.0.1'}:${endpoint.port}`
+    let pool = pools.get(origin)
     if (!pool) {
-      pool = new Pool(`http://127.0.0.1:${endpoint.port}`, { connections: 16 })
-      pools.set(endpoint.port, pool)
+      pool = new Pool(origin, { connections: 16 })
+      pools.set(origin, pool)
     }
     const hasBody =
       req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined

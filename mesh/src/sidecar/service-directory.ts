@@ -20,14 +20,18 @@ function endpointsOf(model: MeshModel, service: MeshService) {
   ]
 }
 
+export type ListenPortOf = (
+  workload: string,
+  namespace: string,
+  targetPort: number,
+) => number | { host: string; port: number } | undefined
+
 export class ServiceDirectory {
   readonly #model: MeshModel
-  readonly #listenPort: (workload: string, namespace: string, targetPort: number) => number | undefined
+  readonly #listenPort: ListenPortOf
 
-  constructor(
-    model: MeshModel,
-    listenPort: (workload: string, namespace: string, targetPort: number) => number | undefined,
-  ) {
+  /** `listenPort` says where a workload's inbound listener for a container port is: a loopback port, or a host and port. */
+  constructor(model: MeshModel, listenPort: ListenPortOf) {
     this.#model = model
     this.#listenPort = listenPort
   }
@@ -54,7 +58,7 @@ export class ServiceDirectory {
         return {
           service,
           workload: workload.name,
-          port: listen,
+          ...(typeof listen === 'number' ? { port: listen } : listen),
           spiffeId,
           targetPort: servicePort.targetPort,
         }

@@ -1,8 +1,9 @@
 // `mesh dev` as an operator meets it: stopped by Ctrl-C, SIGTERM or SIGHUP at
-// any moment (start-up included) it leaves no process and no port behind; an
-// app SIGKILLed under traffic is restarted with back-off while the rest runs,
-// its requests meanwhile failing with Envoy's 503 and succeeding once it is
-// back; an app that crashes at boot fails the start at once with its error.
+// any moment (start-up included) it leaves no process and no port behind, and
+// SIGKILLed itself it leaves none either; an app or a sidecar SIGKILLed under
+// traffic is restarted with back-off while the rest runs, its requests
+// meanwhile failing with Envoy's 503 and succeeding once it is back; an app
+// that crashes at boot fails the start at once with its error.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -158,68 +159,113 @@ describe('mesh dev supervision', () => {
     240_000,
   )
 
-  it('restarts an app SIGKILLed under traffic: Envoy 503s while it is down, success once it is back, the rest untouched', async () => {
+  it('survives SIGKILL of an app and of sidecars under traffic: Envoy 503s while one is down, only successes once it is back, the rest untouched', async () => {
     const run = startDev({ MESH_RESTART_BACKOFF: '2s' })
     runs.push(run)
     const ready = await run.waitFor(/^ready: /)
     const gateway = ready.slice('ready: '.length)
-    const state = JSON.parse(readFileSync(join(run.dir, 'mesh', 'state.json'), 'utf8')) as {
-      workloads: Record<string, { appPort: number }>
-    }
-    const appPort = state.workloads['verification-api']?.appPort as number
     const dispatcher = new Agent({
       connect: { ca: readFileSync(join(run.dir, 'mesh', 'ca', 'root-cert.pem')) },
       bodyTimeout: 5_000,
       headersTimeout: 5_000,
     })
-    const call = async () => {
-      const res = await fetch(`${gateway}/verify/keys`, { dispatcher, signal: AbortSignal.timeout(10_000) })
+    const call = async (path: string) => {
+      const res = await fetch(`${gateway}${path}`, { dispatcher, signal: AbortSignal.timeout(10_000) })
       return { status: res.status, body: await res.text(), server: res.headers.get('server') }
     }
-    expect((await call()).status).toBe(200)
-    const verificationPids = processesUsing(run.dir).filter((pid) =>
-      readFileSync(`/proc/${pid}/environ`, 'latin1').includes(`\0PORT=${appPort}\0`),
-    )
-    expect(verificationPids.length).toBeGreaterThan(0)
-    const othersBefore = processesUsing(run.dir).filter((pid) => !verificationPids.includes(pid))
+    const pidsWith = (needle: string, file: 'environ' | 'cmdline') =>
+      processesUsing(run.dir).filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/${file}`, 'latin1').includes(needle)
+        } catch {
+          return false
+        }
+      })
+    const victims = [
+      {
+        what: 'the verification-api app',
+        name: 'verification-api',
+        path: '/verify/keys',
+        pids: () => pidsWith('\0MESH_APP=verification-api\0', 'environ'),
+      },
+      {
+        what: 'the verification-api sidecar',
+        name: 'verification-api-proxy',
+        path: '/verify/keys',
+        pids: () => pidsWith('\0--workload\0verification-api\0', 'cmdline'),
+      },
+      {
+        what: 'the frontend sidecar',
+        name: 'frontend-proxy',
+        path: '/',
+        pids: () => pidsWith('\0--workload\0frontend\0', 'cmdline'),
+      },
+    ]
+    for (const victim of victims) {
+      expect((await call(victim.path)).status, victim.what).toBe(200)
+      const pids = victim.pids()
+      expect(pids.length, victim.what).toBeGreaterThan(0)
+      const othersBefore = processesUsing(run.dir).filter((pid) => !pids.includes(pid))
 
-    // Traffic throughout; the kill lands in the middle of it.
-    const seen: Array<{ status: number; body: string; server: string | null }> = []
-    let recovered = false
-    const traffic = (async () => {
-      // Bounded: a request every 25 ms until a success follows the failures, for at most 2 minutes.
-      const deadline = Date.now() + 120_000
-      while (!recovered && Date.now() < deadline) {
-        const r = await call()
-        seen.push(r)
-        if (seen.some((s) => s.status === 503) && r.status === 200) recovered = true
-        await new Promise((resolve) => setTimeout(resolve, 25))
+      // Traffic throughout, 4 requests at a time; the kill lands in the middle of it.
+      const seen: Array<{ status: number; body: string; server: string | null }> = []
+      let recovered = false
+      const traffic = async () => {
+        // Bounded: until a success follows the failures, for at most 2 minutes.
+        const deadline = Date.now() + 120_000
+        while (!recovered && Date.now() < deadline) {
+          const r = await call(victim.path)
+          seen.push(r)
+          if (seen.some((s) => s.status === 503) && r.status === 200) recovered = true
+          await new Promise((resolve) => setTimeout(resolve, 25))
+        }
       }
-    })()
-    await new Promise((r) => setTimeout(r, 300))
-    for (const pid of verificationPids) process.kill(pid, 'SIGKILL')
-    await run.waitFor(
-      /verification-api was killed by SIGKILL; restarting in 2\.0 s \(back-off, crash 1 in a row\)/,
-    )
-    await run.waitFor(/verification-api is ready again/)
-    await traffic
-    expect(recovered, JSON.stringify(seen.slice(-5))).toBe(true)
-    const failures = seen.filter((s) => s.status !== 200)
-    expect(failures.length).toBeGreaterThan(0)
-    for (const f of failures) {
-      // What Envoy answers for a refused upstream connection.
-      expect(f).toMatchObject({ status: 503, server: 'istio-envoy' })
-      expect(f.body).toMatch(/^upstream connect error or disconnect\/reset before headers/)
+      const load = Promise.all([traffic(), traffic(), traffic(), traffic()])
+      await new Promise((r) => setTimeout(r, 300))
+      for (const pid of pids) process.kill(pid, 'SIGKILL')
+      await run.waitFor(
+        new RegExp(
+          `${victim.name} was killed by SIGKILL; restarting in 2\\.0 s \\(back-off, crash 1 in a row\\)`,
+        ),
+      )
+      await run.waitFor(new RegExp(`${victim.name} is ready again`))
+      await load
+      expect(recovered, `${victim.what}: ${JSON.stringify(seen.slice(-5))}`).toBe(true)
+      // Settled: once the last failure is past, every request succeeds.
+      const after = await Promise.all(Array.from({ length: 20 }, () => call(victim.path)))
+      expect(after.map((r) => r.status)).toEqual(after.map(() => 200))
+      const failures = seen.filter((s) => s.status !== 200)
+      expect(failures.length, victim.what).toBeGreaterThan(0)
+      for (const f of failures) {
+        // What Envoy answers for a refused or reset upstream connection (sidecar/envoy-responses.ts).
+        expect(f, victim.what).toMatchObject({ status: 503, server: 'istio-envoy' })
+        expect(f.body).toMatch(/^upstream connect error or disconnect\/reset before headers/)
+      }
+      // The system never restarted; nothing else was touched.
+      expect(run.child.exitCode).toBe(null)
+      for (const pid of othersBefore)
+        expect(existsSync(`/proc/${pid}`), `${victim.what}: pid ${pid}`).toBe(true)
     }
-    // After recovery, only successes; the system never restarted, nothing else was touched.
-    expect(seen.slice(seen.findLastIndex((s) => s.status !== 200) + 1).every((s) => s.status === 200)).toBe(
-      true,
-    )
-    expect(run.child.exitCode).toBe(null)
-    for (const pid of othersBefore) expect(existsSync(`/proc/${pid}`), `pid ${pid}`).toBe(true)
-    expect((await call()).status).toBe(200)
     await dispatcher.close()
-  }, 300_000)
+  }, 600_000)
+
+  it('leaves no child behind when mesh dev itself is SIGKILLed: each exits when its stdin pipe closes', async () => {
+    const run = startDev()
+    runs.push(run)
+    await run.waitFor(/^ready: /)
+    const children = processesUsing(run.dir).filter((pid) => pid !== run.child.pid)
+    // The control plane, the gateway, six sidecars, six apps and the OpenID provider (at least).
+    expect(children.length).toBeGreaterThanOrEqual(15)
+    const ports = listeningPorts(run.dir)
+    // Only mesh dev: a SIGKILL it cannot handle, so it stops nothing itself.
+    process.kill(run.child.pid as number, 'SIGKILL')
+    await run.exited
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline && processesUsing(run.dir).length > 0)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(processesUsing(run.dir)).toEqual([])
+    for (const port of ports) expect(await accepts(port), `port ${port}`).toBe(false)
+  }, 240_000)
 
   it('fails fast with the app’s own error when apps crash at boot, leaving nothing behind', async () => {
     const run = startDev({ LOG_LEVEL: 'loud' })

@@ -148,7 +148,7 @@ describe('the browser app', () => {
 
   it('bob claims, opens and verifies it, and saves the very file alice sent', async () => {
     const bob = pages.bob
-    await bob.getByRole('link', { name: 'Inbox' }).click()
+    await bob.getByRole('link', { name: 'Inbox', exact: true }).click()
     await bob.getByRole('link', { name: 'contract_final.pdf' }).click()
     await screenshot(bob, 'bob-transfer')
     await bob.getByRole('button', { name: 'Claim and open' }).click()
@@ -175,7 +175,7 @@ describe('the browser app', () => {
       body[10] = (body[10] ?? 0) ^ 0xff
       await route.fulfill({ response, body })
     })
-    await bob.getByRole('link', { name: 'Inbox' }).click()
+    await bob.getByRole('link', { name: 'Inbox', exact: true }).click()
     await bob.getByRole('link', { name: 'second.pdf' }).click()
     await bob.getByRole('button', { name: 'Claim and open' }).click()
     await expect

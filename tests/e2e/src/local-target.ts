@@ -38,7 +38,9 @@ export async function startLocalTarget(log: (line: string) => void = () => {}): 
     async meshCall(from, service, port, method, path) {
       reached.length = 0
       const result = await meshCurl(ctx, from, { method, url: meshUrl(service, port, path) })
-      return { ...outcome(result), reached: [...reached] }
+      // The sidecars are processes: their decisions about this request are in once they flushed.
+      await system.reportsSettled()
+      return { ...outcome(result), reached: reached.splice(0) }
     },
     async refusedCall(from, service, port) {
       return outcome(
@@ -55,7 +57,8 @@ export async function startLocalTarget(log: (line: string) => void = () => {}): 
         url: `${system.gatewayUrl}${path}`,
         headers: { accept: 'text/html', ...(host ? { host } : {}) },
       })
-      return { ...outcome(result), reached: [...reached] }
+      await system.reportsSettled()
+      return { ...outcome(result), reached: reached.splice(0) }
     },
     policyDecision(from, service, port, method, path) {
       const workload = system.model.workloads.find((w) => w.name === service)

@@ -1,7 +1,9 @@
 // The process around an app: read the config (or say everything wrong with
 // it and exit), listen, and on SIGINT/SIGTERM stop taking new connections,
 // let in-flight requests finish (up to the grace period), close every
-// resource, exit.
+// resource, exit. Under a supervisor it can report the port it bound
+// (REPORT_LISTENING) and exit when the supervisor's stdin pipe closes
+// (EXIT_ON_STDIN_CLOSE), so a supervisor killed with SIGKILL leaves no app behind.
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { type BaseConfig, ConfigError } from '../config/load-config.ts'
@@ -19,16 +21,32 @@ export async function runService<C extends BaseConfig>(
     process.exit(78) // EX_CONFIG
   }
   const app = await build(config)
-  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
-    if (err) app.log.error({ err }, 'closing after an error')
-    else app.log.info({ signal }, 'closing: draining in-flight requests')
-    await app.close()
-  })
+  const closer = closeWithGrace(
+    { delay: config.SHUTDOWN_GRACE_MS, logger: app.log },
+    async ({ signal, err }) => {
+      if (err) app.log.error({ err }, 'closing after an error')
+      else app.log.info({ signal }, 'closing: draining in-flight requests')
+      await app.close()
+    },
+  )
+  if (config.EXIT_ON_STDIN_CLOSE) {
+    // The pipe's other end is the supervisor: once it is gone nobody will stop this app.
+    process.stdin.on('data', () => {})
+    process.stdin.once('end', () => {
+      app.log.warn('the supervisor is gone (stdin closed): closing')
+      void closer.close()
+    })
+  }
   try {
     await app.listen({ host: config.HOST, port: config.PORT })
   } catch (err) {
     app.log.fatal({ err }, 'could not start')
     await app.close()
     process.exit(1)
+  }
+  if (config.REPORT_LISTENING) {
+    const address = app.server.address()
+    if (address && typeof address === 'object')
+      process.stdout.write(`listening ${JSON.stringify({ port: address.port })}\n`)
   }
 }

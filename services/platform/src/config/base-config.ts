@@ -23,4 +23,11 @@ export const BaseConfigSchema = Type.Object({
   /** Set by the mesh (or by hand) to send mesh calls through the workload's sidecar. */
   HTTP_PROXY: Type.Optional(Type.String({ pattern: '^https?://' })),
   NO_PROXY: Type.Optional(Type.String()),
+  /**
+   * Under a supervisor (`pnpm dev`): print `listening {"port":N}` on stdout once listening, so PORT
+   * may be 0 and the supervisor learns the port the kernel chose instead of handing out one it guessed free.
+   */
+  REPORT_LISTENING: Type.Boolean({ default: false }),
+  /** Under a supervisor: exit when stdin closes, which it does when the supervisor dies, even by SIGKILL. */
+  EXIT_ON_STDIN_CLOSE: Type.Boolean({ default: false }),
 })

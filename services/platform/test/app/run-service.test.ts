@@ -1,0 +1,61 @@
+// runService under a supervisor: with REPORT_LISTENING it says which port the
+// kernel gave it (so PORT may be 0 and nobody guesses a free port for it), and
+// with EXIT_ON_STDIN_CLOSE it exits when its stdin pipe closes, which happens
+// when the supervisor dies, even by SIGKILL.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+
+const app = fileURLToPath(new URL('../fixtures/run-service-app.ts', import.meta.url))
+
+describe('runService under a supervisor', () => {
+  const children: ChildProcess[] = []
+  afterEach(() => {
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  })
+
+  const start = (env: Record<string, string>) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', app], {
+      env: { ...process.env, PORT: '0', LOG_LEVEL: 'silent', ...env },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
+    children.push(child)
+    return child
+  }
+
+  it('reports the port it bound, and exits when its stdin closes', async () => {
+    const child = start({ REPORT_LISTENING: 'true', EXIT_ON_STDIN_CLOSE: 'true' })
+    let port = 0
+    for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
+      const match = /^listening (\{.*\})$/.exec(line)
+      if (match) {
+        port = (JSON.parse(match[1] as string) as { port: number }).port
+        break
+      }
+    }
+    expect(port).toBeGreaterThan(0)
+    const res = await fetch(`http://127.0.0.1:${port}/health/ready`)
+    expect(res.status).toBe(200)
+
+    const exited = once(child, 'exit')
+    child.stdin?.end()
+    const [code] = (await Promise.race([
+      exited,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('still running 15 s after stdin closed')), 15_000),
+      ),
+    ])) as [number | null]
+    expect(code).toBe(0)
+  }, 60_000)
+
+  it('keeps running when stdin closes unless asked to exit', async () => {
+    const child = start({ REPORT_LISTENING: 'true' })
+    for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream }))
+      if (line.startsWith('listening ')) break
+    child.stdin?.end()
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    expect(child.exitCode).toBe(null)
+  }, 60_000)
+})
