@@ -178,7 +178,11 @@ export function aggregateIstioTraffic(samples: Sample[]): EdgeTraffic[] {
 export class TrafficWindow {
   private readonly snapshots: Array<{ at: number; totals: Map<string, number> }> = []
 
-  constructor(private readonly windowMs: number) {}
+  private readonly windowMs: number
+
+  constructor(windowMs: number) {
+    this.windowMs = windowMs
+  }
 
   record(at: number, edges: EdgeTraffic[]): EdgeTraffic[] {
     const totals = new Map(edges.map((e) => [key(e.source, e.destination), e.requests]))

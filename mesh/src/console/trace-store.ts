@@ -72,7 +72,11 @@ const bad = (detail: string): never => {
 export class TraceStore {
   private spans: StoredSpan[] = []
 
-  constructor(private readonly capacity = 10_000) {}
+  private readonly capacity: number
+
+  constructor(capacity = 10_000) {
+    this.capacity = capacity
+  }
 
   /** Takes an ExportTraceServiceRequest in OTLP's JSON encoding; a malformed span refuses the whole request. */
   ingest(body: unknown): number {
