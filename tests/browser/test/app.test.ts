@@ -5,7 +5,7 @@
 // ciphertext is refused in bob's browser; carol (admin) sees the audit chain
 // valid; a non-admin gets no admin data. Each step saves a screenshot into
 // tests/browser/screenshots/.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startThrowawaySystem } from '@docs-mesh/mesh/system'
@@ -111,7 +111,9 @@ async function send(page: Page, to: Person, name: string, shownAs = name) {
 
 describe('the browser app', () => {
   beforeAll(async () => {
-    rmSync(SCREENSHOTS, { recursive: true, force: true })
+    // Only this story's pictures: the console's (console-*.png) are its test's own.
+    for (const file of existsSync(SCREENSHOTS) ? readdirSync(SCREENSHOTS) : [])
+      if (!file.startsWith('console-')) rmSync(join(SCREENSHOTS, file), { force: true })
     mkdirSync(SCREENSHOTS, { recursive: true })
     // The apps' logs are shown only if the system does not start.
     const lines: string[] = []
