@@ -1,11 +1,12 @@
 // What happens to blobs when things go wrong or time passes: expiry, the
 // sweeper, and a bucket-api process killed (SIGKILL) in the middle of uploads.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
+import { on, once } from 'node:events'
 import { readdirSync, utimesSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { testDatabaseKinds } from '@docs-mesh/platform/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.ts'
@@ -15,12 +16,20 @@ import { type BucketFixture, startBucketFixture } from './fixture.ts'
 
 const TEXT = Buffer.from('quarterly numbers\n'.repeat(20_000))
 
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const { port } = s.address() as AddressInfo
-  await new Promise((r) => s.close(r))
-  return port
+/** The port a child bound (PORT=0), from the `listening {"port":N}` line runService prints with REPORT_LISTENING. */
+async function reportedPort(child: ChildProcess, timeoutMs: number): Promise<number> {
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+  const deadline = AbortSignal.timeout(timeoutMs)
+  try {
+    for await (const line of on(lines, 'line', { signal: deadline })) {
+      const match = /^listening (\{.*\})$/.exec(String(line[0]))
+      if (match) return (JSON.parse(match[1] as string) as { port: number }).port
+    }
+  } catch (error) {
+    if (deadline.aborted) throw new Error(`the child reported no port within ${timeoutMs} ms`)
+    throw error
+  }
+  throw new Error('the child exited before it reported its port')
 }
 
 async function until(
@@ -136,18 +145,17 @@ describe.each(testDatabaseKinds(process.env))('blob housekeeping on %s', (kind) 
       (await f.app.database.db.selectFrom('buckets').select('id').execute()).map((r) => r.id)
 
     async function startChild(env: Record<string, string>): Promise<string> {
-      const port = await freePort()
+      // The child binds any free port and says which: nothing is freed here and handed over later.
       child = spawn(process.execPath, ['--import', 'tsx', '--conditions=development', 'src/server.ts'], {
         cwd: join(import.meta.dirname, '..'),
-        env: { ...process.env, ...f.env, ...env, PORT: String(port), LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'inherit', 'inherit'],
+        env: { ...process.env, ...f.env, ...env, PORT: '0', REPORT_LISTENING: 'true', LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'inherit'],
       })
-      const url = `http://127.0.0.1:${port}`
+      // A cold start compiles the app's TypeScript: seconds on a quiet machine, more on a busy one.
+      const url = `http://127.0.0.1:${await reportedPort(child, 60_000)}`
       await until(
         async () => (await fetch(`${url}/health`).catch(() => null))?.ok === true,
-        'the child to start',
-        // A cold start compiles the app's TypeScript: seconds on a quiet machine, more on a busy one.
-        60_000,
+        'the child to serve',
       )
       return url
     }
