@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The local mesh's command line: dev, authz check, curl, lint, graph.
+// The local mesh's command line: dev, authz check, curl, logs, lint, graph.
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { edgesAsMermaid, edgesAsTable, whoCanCall } from '../graph/who-can-call.ts'
@@ -11,6 +11,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS } from '../sidecar/network-drop.ts'
 import { authzCheck } from './authz-check-command.ts'
 import { curlCommand } from './curl-command.ts'
 import { devCommand } from './dev-command.ts'
+import { logsCommand } from './logs-command.ts'
 import { parseDuration } from './parse-duration.ts'
 import { REPO_ROOT } from './repo-root.ts'
 import { UsageError } from './usage-error.ts'
@@ -20,6 +21,7 @@ const USAGE = `usage: mesh <command>
       [--svid-ttl 24h (MESH_SVID_TTL)] [--restart-backoff 1s (MESH_RESTART_BACKOFF)] [--restart-backoff-max 30s (MESH_RESTART_BACKOFF_MAX)]
   authz check --manifests FILE_OR_DIR [--manifests ...] --requests FILE.jsonl
   curl --from <workload|ingress|plaintext|foreign-ca> [-X METHOD] [-H 'k: v']... [-d BODY] [--mesh-dir .mesh] URL
+  logs [--workload NAME]... [--denied] [--follow] [--mesh-dir .mesh]
   lint [--manifests FILE_OR_DIR]...
   graph [--manifests FILE_OR_DIR]... [--format table|mermaid]`
 
@@ -118,6 +120,30 @@ async function main(argv: string[]): Promise<number> {
         },
         (t) => process.stdout.write(t),
       )
+    }
+    case 'logs': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          workload: { type: 'string', multiple: true, default: [] },
+          denied: { type: 'boolean', default: false },
+          follow: { type: 'boolean', short: 'f', default: false },
+          'mesh-dir': { type: 'string', default: join(REPO_ROOT, '.mesh') },
+        },
+      })
+      const stopping = new AbortController()
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stopping.abort())
+      await logsCommand(
+        {
+          meshDir: resolve(values['mesh-dir']),
+          workloads: values.workload,
+          denied: values.denied,
+          follow: values.follow,
+        },
+        (t) => process.stdout.write(t),
+        stopping.signal,
+      )
+      return 0
     }
     case 'lint': {
       const { values } = parseArgs({

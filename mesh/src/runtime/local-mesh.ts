@@ -29,6 +29,9 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, networkGuard } from '../sidecar/network-dro
 import { startPlainEgress, startPodPort } from '../sidecar/no-sidecar.ts'
 import { startOutboundProxy } from '../sidecar/outbound-proxy.ts'
 import { type Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
+import { peerDirectory } from '../telemetry/peer-directory.ts'
+import type { ProxyTracer } from '../telemetry/tracing.ts'
+import { startWorkloadTelemetry, type WorkloadTelemetry } from '../telemetry/workload-telemetry.ts'
 
 export interface LocalMeshOptions {
   model: MeshModel
@@ -51,6 +54,24 @@ export interface LocalMeshOptions {
   log?: (line: string) => void
   /** How long every proxy waits for its destination's answer; 15 s by default (see sidecar/upstream-timeout.ts). */
   upstreamTimeoutMs?: number
+  /** Istio's telemetry for every workload and the gateway (off when absent): see docs/observability.md. */
+  telemetry?: MeshTelemetryOptions
+}
+
+export interface MeshTelemetryOptions {
+  /** Access logs go to `<logDir>/<workload>.log`; null: no access logs. */
+  logDir: string | null
+  /** Where each app serves its own Prometheus metrics (`prometheus.io/port`), merged into its /stats/prometheus. */
+  appMetricsPorts?: Record<string, number>
+  tracer?: ProxyTracer | null
+}
+
+/** Where one proxy's telemetry is read. */
+export interface TelemetryState {
+  /** The merged Prometheus endpoint (Istio's agent on 15020). */
+  statsUrl: string
+  /** The access log file (absolute), or null when access logs are off. */
+  accessLog: string | null
 }
 
 /** A connection the NetworkPolicies dropped: who called, where to, and the policy that isolated the refusing end. */
@@ -65,10 +86,14 @@ export interface WorkloadState {
   proxyPort: number
   /** container port → where its inbound sidecar listens */
   inbound: Record<string, number>
+  statsUrl?: string
+  accessLog?: string | null
 }
 
 export interface MeshState {
   gatewayPort: number | null
+  /** The gateway's telemetry, when telemetry is on. */
+  gateway?: TelemetryState & { workload: string }
   /** The proxies' connect timeout, which mesh curl's gateway identity shares. */
   connectTimeoutMs: number
   workloads: Record<string, WorkloadState>
@@ -134,12 +159,30 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     closers.push(() => running.close())
     return running.port
   }
+  const peers = options.telemetry ? peerDirectory(model) : undefined
+  const telemetryFor = async (workload: Workload | null): Promise<WorkloadTelemetry | undefined> => {
+    if (!options.telemetry) return undefined
+    const appMetricsPort = workload ? options.telemetry.appMetricsPorts?.[workload.name] : undefined
+    const started = await startWorkloadTelemetry({
+      model,
+      workload,
+      logDir: options.telemetry.logDir,
+      statsPort: 0,
+      appMetricsUrl: appMetricsPort === undefined ? undefined : `http://127.0.0.1:${appMetricsPort}/metrics`,
+      tracer: options.telemetry.tracer,
+      peers,
+    })
+    closers.push(() => started.close())
+    return started
+  }
 
   try {
     for (const workload of model.workloads) {
       const appPort = options.appPorts[workload.name]
       if (appPort === undefined) continue
       const svid = await svidFor(workload.principal)
+      const observed = await telemetryFor(workload)
+      const telemetry = observed?.telemetry
       const inbound: Record<string, number> = {}
       for (const containerPort of workload.containerPorts) {
         const tcp = protocolOfContainerPort(model, workload, containerPort) === 'tcp'
@@ -154,6 +197,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
                 listenPort: options.inboundPorts === 'container' ? containerPort : 0,
                 appPort,
                 onDecision: options.onDecision,
+                telemetry,
               })
             : await startInboundSidecar({
                 workload,
@@ -166,6 +210,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
                 appPort,
                 onDecision: options.onDecision,
                 upstreamTimeoutMs: options.upstreamTimeoutMs,
+                telemetry,
               }),
         )
         listenPorts.set(
@@ -180,6 +225,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
           client: clientFor(svid),
           listenPort: 0,
           networkDrop: guardFor(podNamed(network, workload.name, workload.namespace), OUTBOUND_SERVER),
+          telemetry,
         }),
       )
       state.workloads[workload.name] = {
@@ -189,6 +235,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         appPort,
         proxyPort,
         inbound,
+        ...(observed ? { statsUrl: observed.statsUrl, accessLog: observed.accessLog } : {}),
       }
     }
 
@@ -233,6 +280,13 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         ),
       )
       gatewayCertificate = certificate
+      const observed = await telemetryFor(null)
+      if (observed)
+        state.gateway = {
+          workload: observed.telemetry.self.workload,
+          statsUrl: observed.statsUrl,
+          accessLog: observed.accessLog,
+        }
       state.gatewayPort = keep(
         await startIngressGateway({
           model,
@@ -244,6 +298,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
           listenPort: options.gatewayPort,
           hostAliases: options.hostAliases,
           networkDrop: guardFor(podNamed(network, GATEWAY_POD.name, GATEWAY_POD.namespace), GATEWAY_SERVER),
+          telemetry: observed?.telemetry,
         }),
       )
     }

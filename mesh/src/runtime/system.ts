@@ -11,6 +11,7 @@ import { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
 import { buildMeshModel, type MeshModel } from '../manifests/mesh-model.ts'
 import type { DecisionLog } from '../sidecar/inbound-sidecar.ts'
+import type { ProxyTracer } from '../telemetry/tracing.ts'
 import { packageDirFor, supervisedScriptOf, watchPathsOf } from './app-processes.ts'
 import { type LocalMesh, type MeshState, type NetworkDropLog, startLocalMesh } from './local-mesh.ts'
 import { type BackOff, type ProcessSpec, type Supervisor, startSupervisor } from './supervisor.ts'
@@ -40,6 +41,12 @@ export interface SystemOptions {
   svidLifetimeMs?: number
   /** Aborting stops start-up: everything started so far is stopped before startSystem rejects. */
   signal?: AbortSignal
+  /**
+   * Istio's telemetry (on unless false): every proxy's metrics at its workload's
+   * /stats/prometheus, merged with its app's, and access logs in <meshDir>/logs.
+   */
+  telemetry?: boolean
+  tracer?: ProxyTracer | null
 }
 
 export interface RunningSystem {
@@ -120,7 +127,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const ca = await CertificateAuthority.loadOrCreate(join(options.meshDir, 'ca'))
   mkdirSync(options.dataDir, { recursive: true })
 
+  const telemetry = options.telemetry !== false
   const appPorts: Record<string, number> = {}
+  /** Where each app serves its own metrics (its pod's `prometheus.io/port`), for its workload's merged stats. */
+  const metricsPorts: Record<string, number> = {}
   const specs: Array<{
     name: string
     dir: string
@@ -136,6 +146,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     const containerPort = workload.containerPorts[0]
     if (containerPort === undefined) throw new Error(`Deployment ${workload.name} declares no container port`)
     appPorts[workload.name] = options.ports === 'fixed' ? containerPort + 10_000 : await freePort()
+    if (telemetry) metricsPorts[workload.name] = await freePort()
     specs.push({ name: workload.name, dir, script: supervisedScriptOf(dir), workload })
   }
 
@@ -151,6 +162,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     onNetworkDrop: options.onNetworkDrop,
     svidLifetimeMs: options.svidLifetimeMs,
     log: options.log,
+    telemetry: telemetry
+      ? { logDir: join(options.meshDir, 'logs'), appMetricsPorts: metricsPorts, tracer: options.tracer }
+      : undefined,
   })
   const gatewayUrl = `https://localhost:${mesh.state.gatewayPort}`
   const stateFile = join(options.meshDir, STATE_FILE)
@@ -231,6 +245,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           BLOB_DIR: join(options.dataDir, 'blobs'),
           // signing-api's witness file beside the database it witnesses, not the pod volume's path.
           WITNESS_FILE: join(options.dataDir, 'signing-api-witness.json'),
+          ...(metricsPorts[s.name] === undefined ? {} : { METRICS_PORT: String(metricsPorts[s.name]) }),
           ...(oidcDir ? { OIDC_ISSUER: oidcIssuer } : {}),
           ...options.appEnv,
         },
@@ -277,7 +292,15 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
 export async function startThrowawaySystem(
   options: Pick<
     SystemOptions,
-    'root' | 'log' | 'onDecision' | 'connectTimeoutMs' | 'backOff' | 'svidLifetimeMs' | 'signal'
+    | 'root'
+    | 'log'
+    | 'onDecision'
+    | 'connectTimeoutMs'
+    | 'backOff'
+    | 'svidLifetimeMs'
+    | 'signal'
+    | 'telemetry'
+    | 'tracer'
   > & {
     appEnv?: Record<string, string>
   },
@@ -300,6 +323,8 @@ export async function startThrowawaySystem(
       backOff: options.backOff,
       svidLifetimeMs: options.svidLifetimeMs,
       signal: options.signal,
+      telemetry: options.telemetry,
+      tracer: options.tracer,
     })
     return {
       ...system,

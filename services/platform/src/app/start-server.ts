@@ -5,6 +5,7 @@
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { type BaseConfig, ConfigError } from '../config/load-config.ts'
+import { instrumentApp, type MetricsServer, startMetricsServer } from './metrics-server.ts'
 
 export async function runService<C extends BaseConfig>(
   load: () => C,
@@ -19,12 +20,17 @@ export async function runService<C extends BaseConfig>(
     process.exit(78) // EX_CONFIG
   }
   const app = await build(config)
+  const registry = config.METRICS_PORT === undefined ? null : instrumentApp(app)
+  let metrics: MetricsServer | null = null
   closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error')
     else app.log.info({ signal }, 'closing: draining in-flight requests')
     await app.close()
+    await metrics?.close()
   })
   try {
+    if (registry && config.METRICS_PORT !== undefined)
+      metrics = await startMetricsServer(registry, config.HOST, config.METRICS_PORT)
     await app.listen({ host: config.HOST, port: config.PORT })
   } catch (err) {
     app.log.fatal({ err }, 'could not start')
