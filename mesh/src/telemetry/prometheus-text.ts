@@ -12,7 +12,7 @@ export interface Sample {
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$/
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?/g
 
-const unescape = (value: string) => value.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))
+const unescapeLabel = (value: string) => value.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))
 
 export function parsePrometheusText(text: string): Sample[] {
   const samples: Sample[] = []
@@ -22,7 +22,7 @@ export function parsePrometheusText(text: string): Sample[] {
     if (!match) continue
     const labels: Record<string, string> = {}
     for (const [, name, value] of (match[2] ?? '').matchAll(LABEL))
-      labels[name as string] = unescape(value as string)
+      labels[name as string] = unescapeLabel(value as string)
     samples.push({ name: match[1] as string, labels, value: Number(match[3]) })
   }
   return samples
