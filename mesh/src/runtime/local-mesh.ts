@@ -30,7 +30,6 @@ import { startPlainEgress, startPodPort } from '../sidecar/no-sidecar.ts'
 import { startOutboundProxy } from '../sidecar/outbound-proxy.ts'
 import { type Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
 import { peerDirectory } from '../telemetry/peer-directory.ts'
-import type { ProxyTracer } from '../telemetry/tracing.ts'
 import { startWorkloadTelemetry, type WorkloadTelemetry } from '../telemetry/workload-telemetry.ts'
 
 export interface LocalMeshOptions {
@@ -63,7 +62,8 @@ export interface MeshTelemetryOptions {
   logDir: string | null
   /** Where each app serves its own Prometheus metrics (`prometheus.io/port`), merged into its /stats/prometheus. */
   appMetricsPorts?: Record<string, number>
-  tracer?: ProxyTracer | null
+  /** Where spans go (OTLP/HTTP); no tracing without it. */
+  otlpEndpoint?: string
 }
 
 /** Where one proxy's telemetry is read. */
@@ -169,7 +169,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       logDir: options.telemetry.logDir,
       statsPort: 0,
       appMetricsUrl: appMetricsPort === undefined ? undefined : `http://127.0.0.1:${appMetricsPort}/metrics`,
-      tracer: options.telemetry.tracer,
+      otlpEndpoint: options.telemetry.otlpEndpoint,
       peers,
     })
     closers.push(() => started.close())

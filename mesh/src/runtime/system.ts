@@ -11,7 +11,6 @@ import { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
 import { buildMeshModel, type MeshModel } from '../manifests/mesh-model.ts'
 import type { DecisionLog } from '../sidecar/inbound-sidecar.ts'
-import type { ProxyTracer } from '../telemetry/tracing.ts'
 import { packageDirFor, supervisedScriptOf, watchPathsOf } from './app-processes.ts'
 import { type LocalMesh, type MeshState, type NetworkDropLog, startLocalMesh } from './local-mesh.ts'
 import { type BackOff, type ProcessSpec, type Supervisor, startSupervisor } from './supervisor.ts'
@@ -46,7 +45,6 @@ export interface SystemOptions {
    * /stats/prometheus, merged with its app's, and access logs in <meshDir>/logs.
    */
   telemetry?: boolean
-  tracer?: ProxyTracer | null
 }
 
 export interface RunningSystem {
@@ -163,7 +161,12 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     svidLifetimeMs: options.svidLifetimeMs,
     log: options.log,
     telemetry: telemetry
-      ? { logDir: join(options.meshDir, 'logs'), appMetricsPorts: metricsPorts, tracer: options.tracer }
+      ? {
+          logDir: join(options.meshDir, 'logs'),
+          appMetricsPorts: metricsPorts,
+          // The apps read the same variable (their env starts from baseEnv).
+          otlpEndpoint: options.baseEnv.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+        }
       : undefined,
   })
   const gatewayUrl = `https://localhost:${mesh.state.gatewayPort}`
@@ -292,15 +295,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
 export async function startThrowawaySystem(
   options: Pick<
     SystemOptions,
-    | 'root'
-    | 'log'
-    | 'onDecision'
-    | 'connectTimeoutMs'
-    | 'backOff'
-    | 'svidLifetimeMs'
-    | 'signal'
-    | 'telemetry'
-    | 'tracer'
+    'root' | 'log' | 'onDecision' | 'connectTimeoutMs' | 'backOff' | 'svidLifetimeMs' | 'signal' | 'telemetry'
   > & {
     appEnv?: Record<string, string>
   },
@@ -324,7 +319,6 @@ export async function startThrowawaySystem(
       svidLifetimeMs: options.svidLifetimeMs,
       signal: options.signal,
       telemetry: options.telemetry,
-      tracer: options.tracer,
     })
     return {
       ...system,

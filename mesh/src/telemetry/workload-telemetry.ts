@@ -21,7 +21,8 @@ export interface WorkloadTelemetryOptions {
   /** The stats port (Istio's 15020); 0 for any free port. */
   statsPort: number
   appMetricsUrl?: string
-  tracer?: ProxyTracer | null
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: spans are exported there; without it no tracer is loaded. */
+  otlpEndpoint?: string
   /** Shared by every workload of one mesh (built from the model once). */
   peers?: PeerDirectory
 }
@@ -39,6 +40,9 @@ export async function startWorkloadTelemetry(options: WorkloadTelemetryOptions):
   const peers = options.peers ?? peerDirectory(model)
   const self = workload ? peerOf(workload) : peers.gateway
   const metrics = new IstioMetrics()
+  const tracer: ProxyTracer | null = options.otlpEndpoint
+    ? (await import('./otel-tracer.ts')).otelProxyTracer({ endpoint: options.otlpEndpoint, self })
+    : null
   const accessLog = options.logDir === null ? null : join(options.logDir, `${self.workload}.log`)
   const sink: AccessLogSink | null = accessLog === null ? null : fileAccessLog(accessLog)
   const telemetry = new ProxyTelemetry({
@@ -46,7 +50,7 @@ export async function startWorkloadTelemetry(options: WorkloadTelemetryOptions):
     peers,
     metrics,
     accessLog: sink,
-    tracer: options.tracer ?? null,
+    tracer,
     serviceOfPort: (containerPort) =>
       workload
         ? model.services.find(
@@ -69,6 +73,7 @@ export async function startWorkloadTelemetry(options: WorkloadTelemetryOptions):
     async close() {
       await stats.close()
       await sink?.close()
+      await tracer?.close()
     },
   }
 }
