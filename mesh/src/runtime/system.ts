@@ -249,6 +249,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           // signing-api's witness file beside the database it witnesses, not the pod volume's path.
           WITNESS_FILE: join(options.dataDir, 'signing-api-witness.json'),
           ...(metricsPorts[s.name] === undefined ? {} : { METRICS_PORT: String(metricsPorts[s.name]) }),
+          // Its spans name the workload, beside its sidecar's `<workload>.<namespace>`.
+          OTEL_SERVICE_NAME: s.name,
           ...(oidcDir ? { OIDC_ISSUER: oidcIssuer } : {}),
           ...options.appEnv,
         },

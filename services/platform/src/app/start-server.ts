@@ -22,11 +22,18 @@ export async function runService<C extends BaseConfig>(
   const app = await build(config)
   const registry = config.METRICS_PORT === undefined ? null : instrumentApp(app)
   let metrics: MetricsServer | null = null
+  const tracing = config.OTEL_EXPORTER_OTLP_ENDPOINT
+    ? (await import('./otel-tracing.ts')).traceApp(app, {
+        endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+        serviceName: config.OTEL_SERVICE_NAME,
+      })
+    : null
   closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error')
     else app.log.info({ signal }, 'closing: draining in-flight requests')
     await app.close()
     await metrics?.close()
+    await tracing?.close()
   })
   try {
     if (registry && config.METRICS_PORT !== undefined)
