@@ -102,6 +102,10 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     })
 
   server.on('request', (req, res) => {
+    // An edge request always gets a fresh x-request-id (Istio does not set
+    // preserve_external_request_id), before the filters and the access log read it
+    // (envoyproxy/envoy source/common/http/conn_manager_utility.cc, mutateRequestHeaders).
+    req.headers['x-request-id'] = randomUUID()
     const exchange = options.telemetry?.outbound(req, res)
     const target = req.url ?? ''
     if (!target.startsWith('/')) return sendNotRelativePath(res, GATEWAY_SERVER)
@@ -145,7 +149,6 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     // downstream scheme (envoyproxy/envoy source/common/http/conn_manager_utility.cc).
     headers['x-forwarded-proto'] = 'https'
     headers['x-envoy-external-address'] = client
-    headers['x-request-id'] = randomUUID()
     if (exchange?.span) headers.traceparent = exchange.span.traceparent()
     void forward(req, res, {
       dispatcher: options.client.dispatcherFor(endpoint),

@@ -3,7 +3,7 @@
 // under PERMISSIVE plaintext is served without a principal), the peer's SVID
 // checked, the AuthorizationPolicies asked, and an allowed request forwarded
 // to the app on loopback with x-forwarded-client-cert as Istio sets it.
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer, type Server } from 'node:https'
@@ -118,6 +118,8 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
 
   const handle = (req: IncomingMessage, res: ServerResponse, peer: PeerInfo | null) => {
     const principal = peer ? principalOf(peer.spiffeId) : null
+    // A caller's sidecar sent one; a plaintext caller (PERMISSIVE) may not, and Envoy generates it then.
+    req.headers['x-request-id'] ||= randomUUID()
     const exchange = options.telemetry?.inbound(req, res, options.servicePort, principal)
     const target = req.url ?? ''
     if (!target.startsWith('/')) return sendNotRelativePath(res, INBOUND_SERVER)

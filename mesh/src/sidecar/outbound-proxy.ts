@@ -28,6 +28,10 @@ export interface OutboundProxyOptions {
 
 export async function startOutboundProxy(options: OutboundProxyOptions): Promise<RunningSidecar> {
   const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    // Envoy gives a request without one an x-request-id before its filters run, so its own
+    // access log and the destination's carry the same id (envoyproxy/envoy
+    // source/common/http/conn_manager_utility.cc, mutateRequestHeaders).
+    req.headers['x-request-id'] ||= randomUUID()
     const exchange = options.telemetry?.outbound(req, res)
     let url: URL
     try {
@@ -55,7 +59,6 @@ export async function startOutboundProxy(options: OutboundProxyOptions): Promise
     if (options.networkDrop?.(endpoint, res)) return
     const headers = endToEndHeaders(req.headers)
     headers.host = url.host
-    if (!headers['x-request-id']) headers['x-request-id'] = randomUUID()
     // Envoy's default forward_client_cert_details, SANITIZE (Istio sets none on the
     // outbound listener): an app cannot forge the identity its destination sees.
     delete headers['x-forwarded-client-cert']

@@ -174,6 +174,26 @@ describe('Istio telemetry from the local mesh', () => {
     ).toBe(1)
   })
 
+  it('logs the x-request-id the caller’s proxy generated in both proxies’ lines, so a callee’s line ties to its edge', async () => {
+    // Envoy generates x-request-id at the first proxy when the request has none
+    // (envoyproxy/envoy source/common/http/conn_manager_utility.cc, mutateRequestHeaders:
+    // "Generate x-request-id for all edge requests, or if there is none"), before its
+    // filters and its access log, and forwards it.
+    const res = await meshCurl(ctx, 'bucket-api', {
+      method: 'GET',
+      url: url('signing-api', 8001, '/sign?rid'),
+    })
+    expect(res.status).toBe(403)
+    const idIn = (workload: string) =>
+      /"(?<id>[^"]*)" "signing-api\.docs\.svc\.cluster\.local:8001"/.exec(
+        logOf(workload).find((l) => l.includes('"GET /sign?rid HTTP/1.1"')) ?? '',
+      )?.groups?.id
+    await vi.waitFor(() => {
+      expect(idIn('bucket-api')).toMatch(/^[0-9a-f-]{36}$/)
+      expect(idIn('signing-api')).toBe(idIn('bucket-api'))
+    })
+  })
+
   it('names a DENY policy and its rule as Istio’s RBAC builder does', async () => {
     const { rbacDeniedDetails } = await import('../../src/telemetry/proxy-telemetry.ts')
     expect(
@@ -235,9 +255,12 @@ describe('Istio telemetry from the local mesh', () => {
         }),
       ).toBe(1)
     })
-    const line =
-      logOf('istio-ingressgateway').find((l) => l.includes('"GET /verify/keys HTTP/1.1" 200')) ?? ''
-    expect(line).toContain(' outbound|8002||verification-api.docs.svc.cluster.local ')
+    // The line is appended to the file after the metric is counted: wait for it too.
+    await vi.waitFor(() => {
+      const line =
+        logOf('istio-ingressgateway').find((l) => l.includes('"GET /verify/keys HTTP/1.1" 200')) ?? ''
+      expect(line).toContain(' outbound|8002||verification-api.docs.svc.cluster.local ')
+    })
   })
 
   it('refuses a host outside the mesh by Istio’s block_all route', async () => {
