@@ -60,11 +60,25 @@ describe('mesh dev', () => {
     expect(readyLine, log.slice(-40).join('\n')).toMatch(/^ready: https:\/\/localhost:\d+$/)
     const state = JSON.parse(readFileSync(join(dir, 'mesh', 'state.json'), 'utf8')) as {
       gatewayPort: number
-      workloads: Record<string, { appPort: number; proxyPort: number }>
+      workloads: Record<string, { appPort: number; proxyPort: number; statsUrl: string; accessLog: string }>
+      gateway: { workload: string; statsUrl: string }
     }
+    // Each workload's (and the gateway's) scrape URL is printed at start, as state.json has it,
+    // and serves Istio's metrics (docs/observability.md).
+    const scrapes = [
+      ...Object.entries(state.workloads).map(([name, w]) => [name, w.statsUrl] as const),
+      [state.gateway.workload, state.gateway.statsUrl] as const,
+    ]
+    for (const [name, statsUrl] of scrapes) {
+      const printed = statsUrl.replace('//127.0.0.1:', '//localhost:')
+      expect(log.some((l) => l.endsWith(`metrics ${name.padEnd(22)} ${printed}`), name)).toBe(true)
+      expect(await (await fetch(statsUrl)).text()).toContain('# TYPE istio_requests_total counter')
+    }
+    expect(state.workloads['signing-api']?.accessLog).toBe(join(dir, 'mesh', 'logs', 'signing-api.log'))
     const ports = [
       state.gatewayPort,
       ...Object.values(state.workloads).flatMap((w) => [w.appPort, w.proxyPort]),
+      ...scrapes.map(([, statsUrl]) => Number(new URL(statsUrl).port)),
     ]
     for (const port of ports) expect(await accepts(port), `port ${port} before`).toBe(true)
 
