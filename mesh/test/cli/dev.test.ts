@@ -94,10 +94,18 @@ describe('mesh dev', () => {
     expect(await (await fetch(state.gateway.statsUrl)).text()).toContain(
       'mesh_gateway_certificate_expiry_seconds',
     )
+    // Each workload's (and the gateway's) scrape URL serves Istio's metrics (docs/observability.md).
+    const scrapes = [
+      ...Object.entries(state.workloads).map(([name, w]) => [name, w.statsUrl] as const),
+      [state.gateway.workload, state.gateway.statsUrl] as const,
+    ]
+    for (const [, statsUrl] of scrapes)
+      expect(await (await fetch(statsUrl)).text()).toContain('# TYPE istio_requests_total counter')
     const ports = [
       Number(new URL(consoleUrl).port),
       state.gatewayPort,
       ...Object.values(state.workloads).flatMap((w) => [w.appPort, w.proxyPort]),
+      ...scrapes.map(([, statsUrl]) => Number(new URL(statsUrl).port)),
     ]
     for (const port of ports) expect(await accepts(port), `port ${port} before`).toBe(true)
 
