@@ -4,6 +4,7 @@
 // restarted with back-off while the rest keeps running; an app that crashes
 // before it was ever ready stops the start with its own error.
 
+import { join } from 'node:path'
 import { type RunningConsole, startConsole } from '../console/start-console.ts'
 import type { BackOff } from '../runtime/supervisor.ts'
 import { startSystem } from '../runtime/system.ts'
@@ -106,5 +107,16 @@ export async function devCommand(args: DevArgs): Promise<void> {
   say(
     `all ${system.model.workloads.length} workloads ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   )
+  // Istio's per-pod scrape endpoints (the agent's :15020/stats/prometheus), one per workload and the gateway.
+  const scraped = [
+    ...Object.entries(system.state.workloads).map(([name, w]) => ({ name, statsUrl: w.statsUrl })),
+    ...(system.state.gateway
+      ? [{ name: system.state.gateway.workload, statsUrl: system.state.gateway.statsUrl }]
+      : []),
+  ]
+  for (const { name, statsUrl } of scraped)
+    if (statsUrl) say(`metrics ${name.padEnd(22)} ${statsUrl.replace('//127.0.0.1:', '//localhost:')}`)
+  if (scraped.some((s) => s.statsUrl))
+    say(`access logs in ${join(args.meshDir, 'logs')} (mesh logs [--workload X] [--denied] [--follow])`)
   log(`ready: ${system.gatewayUrl}`)
 }

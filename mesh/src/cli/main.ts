@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The local mesh's command line: dev, control-plane, sidecar, gateway, authz check, curl, lint, graph.
+// The local mesh's command line: dev, control-plane, sidecar, gateway, authz check, curl, logs, lint, graph.
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DEFAULT_CONSOLE_PORT } from '../console/start-console.ts'
@@ -12,6 +12,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS } from '../sidecar/network-drop.ts'
 import { authzCheck } from './authz-check-command.ts'
 import { curlCommand } from './curl-command.ts'
 import { devCommand } from './dev-command.ts'
+import { logsCommand } from './logs-command.ts'
 import { parseDuration } from './parse-duration.ts'
 import { controlPlaneCommand, gatewayCommand, sidecarCommand } from './process-commands.ts'
 import { REPO_ROOT } from './repo-root.ts'
@@ -23,11 +24,12 @@ const USAGE = `usage: mesh <command>
   control-plane [--manifests DIR] [--mesh-dir .mesh] [--listen 127.0.0.1:15012] [--svid-ttl 24h]
   sidecar --workload NAME --control-plane URL --token-file FILE --root-cert FILE --app-port PORT|stdin
       [--advertise-address 127.0.0.1] [--inbound-host 127.0.0.1] [--inbound-port container|0] [--outbound-port 15001] [--health-port 15021] [--stats-port 15020]
-      [--connect-timeout MS] [--report-decisions]
-  gateway --control-plane URL [--token-file FILE] [--root-cert FILE] [--listen-host 127.0.0.1] [--listen-port 8443] [--health-port 15021] [--stats-port 15020]
+      [--access-log FILE] [--app-metrics-port PORT|stdin] [--connect-timeout MS] [--report-decisions]
+  gateway --control-plane URL [--token-file FILE] [--root-cert FILE] [--listen-host 127.0.0.1] [--listen-port 8443] [--health-port 15021] [--stats-port 15020] [--access-log FILE]
       [--host-alias localhost=api.rossmck.dev] [--connect-timeout MS] [--report-decisions]
   authz check --manifests FILE_OR_DIR [--manifests ...] --requests FILE.jsonl
   curl --from <workload|ingress|plaintext|foreign-ca> [-X METHOD] [-H 'k: v']... [-d BODY] [--mesh-dir .mesh] URL
+  logs [--workload NAME]... [--denied] [--follow] [--mesh-dir .mesh]
   lint [--manifests FILE_OR_DIR]...
   graph [--manifests FILE_OR_DIR]... [--format table|mermaid]`
 
@@ -143,6 +145,30 @@ async function main(argv: string[]): Promise<number> {
         },
         (t) => process.stdout.write(t),
       )
+    }
+    case 'logs': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          workload: { type: 'string', multiple: true, default: [] },
+          denied: { type: 'boolean', default: false },
+          follow: { type: 'boolean', short: 'f', default: false },
+          'mesh-dir': { type: 'string', default: join(REPO_ROOT, '.mesh') },
+        },
+      })
+      const stopping = new AbortController()
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stopping.abort())
+      await logsCommand(
+        {
+          meshDir: resolve(values['mesh-dir']),
+          workloads: values.workload,
+          denied: values.denied,
+          follow: values.follow,
+        },
+        (t) => process.stdout.write(t),
+        stopping.signal,
+      )
+      return 0
     }
     case 'lint': {
       const { values } = parseArgs({

@@ -106,6 +106,8 @@ export async function sidecarCommand(args: string[]) {
       'outbound-port': { type: 'string', default: '15001' },
       'health-port': { type: 'string', default: '15021' },
       'stats-port': { type: 'string', default: '15020' },
+      'access-log': { type: 'string' },
+      'app-metrics-port': { type: 'string' },
     },
   })
   if (!values.workload) throw new UsageError('--workload is required')
@@ -122,6 +124,12 @@ export async function sidecarCommand(args: string[]) {
     outboundPort: port(values['outbound-port'], '--outbound-port'),
     healthPort: port(values['health-port'], '--health-port'),
     statsPort: port(values['stats-port'], '--stats-port'),
+    accessLog: values['access-log'],
+    appMetricsPort:
+      values['app-metrics-port'] === undefined || values['app-metrics-port'] === 'stdin'
+        ? values['app-metrics-port']
+        : port(values['app-metrics-port'], '--app-metrics-port'),
+    otlpEndpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
     connectTimeoutMs: connectTimeout(values['connect-timeout']),
     reportDecisions: values['report-decisions'],
     exitOnStdinClose: exitOnStdinClose(),
@@ -142,6 +150,7 @@ export async function gatewayCommand(args: string[], defaults: { meshDir: string
       'listen-host': { type: 'string', default: '127.0.0.1' },
       'health-port': { type: 'string', default: '15021' },
       'stats-port': { type: 'string', default: '15020' },
+      'access-log': { type: 'string' },
       'host-alias': { type: 'string', multiple: true, default: [] },
     },
   })
@@ -157,6 +166,8 @@ export async function gatewayCommand(args: string[], defaults: { meshDir: string
     listenHost: values['listen-host'],
     healthPort: port(values['health-port'], '--health-port'),
     statsPort: port(values['stats-port'], '--stats-port'),
+    accessLog: values['access-log'],
+    otlpEndpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
     hostAliases,
     connectTimeoutMs: connectTimeout(values['connect-timeout']),
     reportDecisions: values['report-decisions'],

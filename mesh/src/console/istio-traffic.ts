@@ -115,7 +115,11 @@ export function aggregateIstioTraffic(samples: Sample[]): EdgeTraffic[] {
     if (name === 'istio_requests_total') {
       const edge = edgeOf(labels)
       const code = labels.response_code ?? '0'
-      const flags = labels.response_flags ?? '-'
+      // UF at the destination is its sidecar failing to reach its own app (an app not up yet):
+      // the caller's proxy logged that same request as a 503 with no flag, so it is one request
+      // and an error, never a network drop (a dropped connection never reaches the destination).
+      const reported = labels.response_flags ?? '-'
+      const flags = reporter === 'destination' && isConnectFailure(reported) ? '-' : reported
       const k = `${edge}\u0000${code}\u0000${flags}`
       let entry = counts.get(k)
       if (!entry) {

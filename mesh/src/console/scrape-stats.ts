@@ -22,7 +22,7 @@ type StateEntry = { statsUrl?: unknown }
 export function scrapeTargets(meshDir: string): ScrapeTarget[] {
   const file = join(meshDir, 'state.json')
   if (!existsSync(file)) return []
-  let state: { workloads?: Record<string, StateEntry>; gateway?: StateEntry & { name?: unknown } }
+  let state: { workloads?: Record<string, StateEntry>; gateway?: StateEntry & { workload?: unknown } }
   try {
     state = JSON.parse(readFileSync(file, 'utf8'))
   } catch {
@@ -35,7 +35,10 @@ export function scrapeTargets(meshDir: string): ScrapeTarget[] {
       targets.push({ workload, url: entry.statsUrl })
   }
   for (const [name, entry] of Object.entries(state.workloads ?? {})) take(name, entry)
-  take(typeof state.gateway?.name === 'string' ? state.gateway.name : 'istio-ingressgateway', state.gateway)
+  take(
+    typeof state.gateway?.workload === 'string' ? state.gateway.workload : 'istio-ingressgateway',
+    state.gateway,
+  )
   return targets
 }
 

@@ -25,6 +25,7 @@ import { DEFAULT_RETRIES, DELAYED_CLOSE_MS, endToEndHeaders, forward } from '../
 import { listenOnLoopback, type RunningSidecar } from '../sidecar/listen.ts'
 import type { MeshClient } from '../sidecar/mesh-client.ts'
 import type { Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
+import type { ProxyTelemetry } from '../telemetry/proxy-telemetry.ts'
 import { BUILT_IN_INGRESS_GATEWAY, gatewayWorkloadOf, listenPortOf } from './gateway-workload.ts'
 import { matchRoutes } from './match-route.ts'
 import { gatewayVirtualHosts, selectVirtualHost, type VirtualHost } from './virtual-hosts.ts'
@@ -51,6 +52,8 @@ export interface IngressGatewayOptions {
   hostAliases: Record<string, string>
   /** The network layer between the gateway's pod and the destination: true when it dropped the connection. */
   networkDrop?: (endpoint: Endpoint, res: ServerResponse) => boolean
+  /** Metrics, access log and spans for each request (the gateway reports as `reporter="source"`). */
+  telemetry?: ProxyTelemetry
 }
 
 /** The virtual host for a request's :authority, or, failing that, for its local alias. */
@@ -99,13 +102,20 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     })
 
   server.on('request', (req, res) => {
+    // An edge request always gets a fresh x-request-id (Istio does not set
+    // preserve_external_request_id), before the filters and the access log read it
+    // (envoyproxy/envoy source/common/http/conn_manager_utility.cc, mutateRequestHeaders).
+    req.headers['x-request-id'] = randomUUID()
+    const exchange = options.telemetry?.outbound(req, res)
     const target = req.url ?? ''
     if (!target.startsWith('/')) return sendNotRelativePath(res, GATEWAY_SERVER)
     // Envoy answers 400 to a path its normalization rejects (authz/normalize-path.ts).
     const path = normalizePath(target)
     if (path === null) return sendBadRequest(res, GATEWAY_SERVER)
     const { query } = splitPathAndQuery(target)
-    if (authorize(req, target).decision === 'DENY') return sendRbacDenied(res, GATEWAY_SERVER)
+    const decision = authorize(req, target)
+    exchange?.decided(decision)
+    if (decision.decision === 'DENY') return sendRbacDenied(res, GATEWAY_SERVER)
 
     const virtualHost = virtualHostFor(virtualHosts, req.headers.host ?? '', options.hostAliases)
     const route = virtualHost && matchRoutes(virtualHost.routes, path, query)
@@ -114,6 +124,16 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     const port = route.destination.port ?? (service?.ports.length === 1 ? service.ports[0]?.port : undefined)
     const endpoint = port === undefined ? null : options.directory.resolve(route.destination.host, port)
     if (!endpoint) return sendNoHealthyUpstream(res, GATEWAY_SERVER)
+    exchange?.upstream(
+      {
+        service: endpoint.service,
+        workload: endpoint.workload,
+        port: port as number,
+        address: `127.0.0.1:${endpoint.port}`,
+      },
+      // VirtualService http routes here carry no `name`, so Envoy's route has none (`-`).
+      '',
+    )
     if (options.networkDrop?.(endpoint, res)) return
 
     const headers = endToEndHeaders(req.headers)
@@ -129,7 +149,7 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     // downstream scheme (envoyproxy/envoy source/common/http/conn_manager_utility.cc).
     headers['x-forwarded-proto'] = 'https'
     headers['x-envoy-external-address'] = client
-    headers['x-request-id'] = randomUUID()
+    if (exchange?.span) headers.traceparent = exchange.span.traceparent()
     void forward(req, res, {
       dispatcher: options.client.dispatcherFor(endpoint),
       path: path + query,

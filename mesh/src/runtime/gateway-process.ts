@@ -1,7 +1,8 @@
 // `mesh gateway`: the ingress gateway as its own process, as Istio runs
 // istio-ingressgateway (an Envoy and pilot-agent without an app). Its SVID
 // (for mTLS to the sidecars) and its serving certificate for browsers both
-// come from the control plane by CSR and are renewed at half-life.
+// come from the control plane by CSR and are renewed at half-life. It records
+// Istio's metrics (as the source of its calls), an access log, and spans.
 import { startCsrRotation, startCsrSvid } from '../control-plane/client.ts'
 import { GATEWAY_TOKEN_NAME } from '../control-plane/tokens.ts'
 import { startIngressGateway } from '../gateway/ingress-gateway.ts'
@@ -10,6 +11,7 @@ import { GATEWAY_SERVER } from '../sidecar/envoy-responses.ts'
 import type { RunningSidecar } from '../sidecar/listen.ts'
 import { createMeshClient } from '../sidecar/mesh-client.ts'
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../sidecar/network-drop.ts'
+import { startWorkloadTelemetry } from '../telemetry/workload-telemetry.ts'
 import {
   agentMetrics,
   connectAgent,
@@ -17,7 +19,6 @@ import {
   followStdin,
   PORTS_LINE,
   startHealthServer,
-  startStatsServer,
 } from './proxy-agent.ts'
 
 export interface GatewayProcessOptions {
@@ -30,6 +31,10 @@ export interface GatewayProcessOptions {
   listenHost?: string
   healthPort: number
   statsPort: number
+  /** The access log file (Istio's format); none when absent. */
+  accessLog?: string
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: the gateway's spans go there (OTLP/HTTP). */
+  otlpEndpoint?: string
   hostAliases: Record<string, string>
   connectTimeoutMs?: number
   reportDecisions: boolean
@@ -66,6 +71,24 @@ export async function runGateway(options: GatewayProcessOptions): Promise<Runnin
     )
     const client = createMeshClient(svid, agent.rootPem)
     closers.push(() => client.close())
+    const observed = await startWorkloadTelemetry({
+      model,
+      workload: null,
+      logDir: null,
+      accessLogFile: options.accessLog,
+      statsPort: options.statsPort,
+      extraMetrics: () =>
+        agentMetrics(
+          { workload: GATEWAY_TOKEN_NAME },
+          {
+            mesh_proxy_certificate_expiry_seconds: svid.current().notAfter.getTime() / 1000,
+            mesh_gateway_certificate_expiry_seconds: certificate.current().notAfter.getTime() / 1000,
+            mesh_proxy_config_version: agent.version(),
+          },
+        ),
+      otlpEndpoint: options.otlpEndpoint,
+    })
+    closers.push(() => observed.close())
     const keep = (running: RunningSidecar) => {
       closers.push(() => running.close())
       return running.port
@@ -87,22 +110,12 @@ export async function runGateway(options: GatewayProcessOptions): Promise<Runnin
           options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
           (drop) => options.reportDecisions && options.out(`${DROP_LINE}${JSON.stringify(drop)}`),
         ),
+        telemetry: observed.telemetry,
       }),
     )
     agent.follow()
     const health = keep(await startHealthServer(options.healthPort, () => true))
-    const stats = keep(
-      await startStatsServer(options.statsPort, () =>
-        agentMetrics(
-          { workload: GATEWAY_TOKEN_NAME },
-          {
-            mesh_proxy_certificate_expiry_seconds: svid.current().notAfter.getTime() / 1000,
-            mesh_gateway_certificate_expiry_seconds: certificate.current().notAfter.getTime() / 1000,
-            mesh_proxy_config_version: agent.version(),
-          },
-        ),
-      ),
-    )
+    const stats = Number(new URL(observed.statsUrl).port)
     followStdin({
       exitOnClose: options.exitOnStdinClose,
       out: options.out,

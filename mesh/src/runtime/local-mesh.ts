@@ -25,6 +25,8 @@ import type { DecisionLog, RunningSidecar } from '../sidecar/inbound-sidecar.ts'
 import { createMeshClient, type MeshClient } from '../sidecar/mesh-client.ts'
 import { DEFAULT_CONNECT_TIMEOUT_MS, networkGuard } from '../sidecar/network-drop.ts'
 import { type Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
+import { peerDirectory } from '../telemetry/peer-directory.ts'
+import { startWorkloadTelemetry, type WorkloadTelemetry } from '../telemetry/workload-telemetry.ts'
 import { startWorkloadProxies } from './workload-proxies.ts'
 
 export interface LocalMeshOptions {
@@ -48,6 +50,25 @@ export interface LocalMeshOptions {
   log?: (line: string) => void
   /** How long every proxy waits for its destination's answer; 15 s by default (see sidecar/upstream-timeout.ts). */
   upstreamTimeoutMs?: number
+  /** Istio's telemetry for every workload and the gateway (off when absent): see docs/observability.md. */
+  telemetry?: MeshTelemetryOptions
+}
+
+export interface MeshTelemetryOptions {
+  /** Access logs go to `<logDir>/<workload>.log`; null: no access logs. */
+  logDir: string | null
+  /** Where each app serves its own Prometheus metrics (`prometheus.io/port`), merged into its /stats/prometheus. */
+  appMetricsPorts?: Record<string, number>
+  /** Where spans go (OTLP/HTTP); no tracing without it. */
+  otlpEndpoint?: string
+}
+
+/** Where one proxy's telemetry is read. */
+export interface TelemetryState {
+  /** The merged Prometheus endpoint (Istio's agent on 15020). */
+  statsUrl: string
+  /** The access log file (absolute), or null when access logs are off. */
+  accessLog: string | null
 }
 
 /** A connection the NetworkPolicies dropped: who called, where to, and the policy that isolated the refusing end. */
@@ -62,10 +83,14 @@ export interface WorkloadState {
   proxyPort: number
   /** container port → where its inbound sidecar listens */
   inbound: Record<string, number>
+  statsUrl?: string
+  accessLog?: string | null
 }
 
 export interface MeshState {
   gatewayPort: number | null
+  /** The gateway's telemetry, when telemetry is on. */
+  gateway?: TelemetryState & { workload: string }
   /** The proxies' connect timeout, which mesh curl's gateway identity shares. */
   connectTimeoutMs: number
   workloads: Record<string, WorkloadState>
@@ -120,6 +145,22 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     closers.push(() => running.close())
     return running.port
   }
+  const peers = options.telemetry ? peerDirectory(model) : undefined
+  const telemetryFor = async (workload: Workload | null): Promise<WorkloadTelemetry | undefined> => {
+    if (!options.telemetry) return undefined
+    const appMetricsPort = workload ? options.telemetry.appMetricsPorts?.[workload.name] : undefined
+    const started = await startWorkloadTelemetry({
+      model,
+      workload,
+      logDir: options.telemetry.logDir,
+      statsPort: 0,
+      appMetricsUrl: appMetricsPort === undefined ? undefined : `http://127.0.0.1:${appMetricsPort}/metrics`,
+      otlpEndpoint: options.telemetry.otlpEndpoint,
+      peers,
+    })
+    closers.push(() => started.close())
+    return started
+  }
 
   try {
     const workloads = [
@@ -131,6 +172,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       const appPort = options.appPorts[workload.name]
       if (appPort === undefined) continue
       const svid = sidecar ? await svidFor(workload.principal) : null
+      // Only an injected pod has Envoy and its agent to record and serve telemetry.
+      const observed = sidecar ? await telemetryFor(workload) : undefined
       const proxies = await startWorkloadProxies({
         model,
         workload,
@@ -146,6 +189,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
           : undefined,
         onDecision: options.onDecision,
         upstreamTimeoutMs: options.upstreamTimeoutMs,
+        telemetry: observed?.telemetry,
       })
       closers.push(() => proxies.close())
       for (const [containerPort, port] of Object.entries(proxies.inbound))
@@ -157,6 +201,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         appPort,
         proxyPort: proxies.proxyPort,
         inbound: proxies.inbound,
+        ...(observed ? { statsUrl: observed.statsUrl, accessLog: observed.accessLog } : {}),
       }
     }
 
@@ -176,6 +221,13 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         ),
       )
       gatewayCertificate = certificate
+      const observed = await telemetryFor(null)
+      if (observed)
+        state.gateway = {
+          workload: observed.telemetry.self.workload,
+          statsUrl: observed.statsUrl,
+          accessLog: observed.accessLog,
+        }
       state.gatewayPort = keep(
         await startIngressGateway({
           model,
@@ -187,6 +239,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
           listenPort: options.gatewayPort,
           hostAliases: options.hostAliases,
           networkDrop: guardFor(podNamed(network, GATEWAY_POD.name, GATEWAY_POD.namespace), GATEWAY_SERVER),
+          telemetry: observed?.telemetry,
         }),
       )
     }

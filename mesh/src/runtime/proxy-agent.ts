@@ -223,7 +223,8 @@ export function agentMetrics(labels: Record<string, string>, values: Record<stri
 }
 
 /**
- * The supervisor's pipe: `app-port <n>` lines move the app; `flush <id>` is
+ * The supervisor's pipe: `app-port <n>` lines move the app (`app-metrics-port <n>`
+ * its metrics endpoint); `flush <id>` is
  * answered with `mesh-flushed <id>` on stdout, after every decision line
  * written before it (stdout to a pipe is synchronous on Linux, and a decision
  * is written before its request is forwarded), so a supervisor that got a
@@ -233,6 +234,8 @@ export function agentMetrics(labels: Record<string, string>, values: Record<stri
 export function followStdin(options: {
   exitOnClose: boolean
   onAppPort?: (port: number) => void
+  /** `app-metrics-port <n>`: where the app now serves its own metrics. */
+  onAppMetricsPort?: (port: number) => void
   onClose: () => void
   out?: (line: string) => void
 }) {
@@ -240,6 +243,8 @@ export function followStdin(options: {
   lines.on('line', (line) => {
     const port = /^app-port (\d{1,5})$/.exec(line.trim())?.[1]
     if (port !== undefined) options.onAppPort?.(Number(port))
+    const metricsPort = /^app-metrics-port (\d{1,5})$/.exec(line.trim())?.[1]
+    if (metricsPort !== undefined) options.onAppMetricsPort?.(Number(metricsPort))
     const flush = /^flush (\d{1,12})$/.exec(line.trim())?.[1]
     if (flush !== undefined) options.out?.(`${FLUSHED_LINE}${flush}`)
   })

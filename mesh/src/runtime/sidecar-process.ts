@@ -2,7 +2,8 @@
 // process, as one Envoy and its pilot-agent run beside each app in Istio.
 // It gets its SVID from the control plane by CSR (renewed at half-life), its
 // configuration and the endpoints of every other sidecar by push, registers
-// its own inbound listeners, and serves readiness and stats.
+// its own inbound listeners, and serves readiness and stats: Istio's metrics
+// merged with the app's, an access log, and spans when OTLP is configured.
 
 import { startCsrSvid } from '../control-plane/client.ts'
 import { podNamed } from '../network/index.ts'
@@ -10,6 +11,7 @@ import { OUTBOUND_SERVER } from '../sidecar/envoy-responses.ts'
 import type { RunningSidecar } from '../sidecar/listen.ts'
 import { createMeshClient } from '../sidecar/mesh-client.ts'
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../sidecar/network-drop.ts'
+import { startWorkloadTelemetry, type WorkloadTelemetry } from '../telemetry/workload-telemetry.ts'
 import {
   agentMetrics,
   connectAgent,
@@ -37,6 +39,12 @@ export interface SidecarProcessOptions {
   outboundPort: number
   healthPort: number
   statsPort: number
+  /** The access log file (Istio's format); none when absent. */
+  accessLog?: string
+  /** Where the app serves its own metrics (`prometheus.io/port`); 'stdin' when the supervisor says so later. */
+  appMetricsPort?: number | 'stdin'
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: every proxy's spans go there (OTLP/HTTP). */
+  otlpEndpoint?: string
   connectTimeoutMs?: number
   upstreamTimeoutMs?: number
   /** Print each policy decision and network drop as a line for the supervisor. */
@@ -74,6 +82,30 @@ export async function runSidecar(options: SidecarProcessOptions): Promise<Runnin
       : null
     if (client) closers.push(() => client.close())
     const report = options.reportDecisions ? options.out : () => {}
+    let appMetricsPort = options.appMetricsPort === 'stdin' ? undefined : options.appMetricsPort
+    const agentGauges = () =>
+      agentMetrics(
+        { workload: workload.name },
+        {
+          mesh_proxy_certificate_expiry_seconds: svid ? svid.current().notAfter.getTime() / 1000 : 0,
+          mesh_proxy_config_version: agent.version(),
+        },
+      )
+    // Only an injected pod has an Envoy recording Istio's metrics and an agent merging the app's.
+    const observed: WorkloadTelemetry | null = injected
+      ? await startWorkloadTelemetry({
+          model,
+          workload: injected,
+          logDir: null,
+          accessLogFile: options.accessLog,
+          statsPort: options.statsPort,
+          appMetricsUrl: () =>
+            appMetricsPort === undefined ? undefined : `http://127.0.0.1:${appMetricsPort}/metrics`,
+          extraMetrics: agentGauges,
+          otlpEndpoint: options.otlpEndpoint,
+        })
+      : null
+    if (observed) closers.push(() => observed.close())
 
     const proxies = await startWorkloadProxies({
       model,
@@ -98,6 +130,7 @@ export async function runSidecar(options: SidecarProcessOptions): Promise<Runnin
         : undefined,
       onDecision: options.reportDecisions ? decisionReporter(options.out) : undefined,
       upstreamTimeoutMs: options.upstreamTimeoutMs,
+      telemetry: observed?.telemetry,
     })
     closers.push(() => proxies.close())
 
@@ -117,23 +150,18 @@ export async function runSidecar(options: SidecarProcessOptions): Promise<Runnin
       return running.port
     }
     const health = keep(await startHealthServer(options.healthPort, () => registered))
-    const stats = keep(
-      await startStatsServer(options.statsPort, () =>
-        agentMetrics(
-          { workload: workload.name },
-          {
-            mesh_proxy_certificate_expiry_seconds: svid ? svid.current().notAfter.getTime() / 1000 : 0,
-            mesh_proxy_config_version: agent.version(),
-          },
-        ),
-      ),
-    )
+    const stats = observed
+      ? Number(new URL(observed.statsUrl).port)
+      : keep(await startStatsServer(options.statsPort, agentGauges))
     followStdin({
       exitOnClose: options.exitOnStdinClose,
       out: options.out,
       onAppPort: (port) => {
         proxies.setAppPort(port)
         options.log(`app listens on ${port}`)
+      },
+      onAppMetricsPort: (port) => {
+        appMetricsPort = port
       },
       onClose: () => void close().then(() => process.exit(0)),
     })

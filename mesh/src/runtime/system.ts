@@ -6,7 +6,7 @@
 // tests both start it from here.
 
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { Agent, type Dispatcher, fetch } from 'undici'
@@ -46,6 +46,11 @@ export interface SystemOptions {
   svidLifetimeMs?: number
   /** Aborting stops start-up: everything started so far is stopped before startSystem rejects. */
   signal?: AbortSignal
+  /**
+   * Istio's telemetry (on unless false): every proxy's metrics at its workload's
+   * /stats/prometheus, merged with its app's, and access logs in <meshDir>/logs.
+   */
+  telemetry?: boolean
 }
 
 export interface RunningSystem {
@@ -148,6 +153,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const outboundPortOf = (workload: Workload) => (fixed ? (workload.containerPorts[0] as number) + 20_000 : 0)
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
   const trusting = new Agent({ connect: { ca: ca.rootPem } })
+  const telemetry = options.telemetry !== false
+  const logDir = join(options.meshDir, 'logs')
+  /** Each proxy's access log, as `mesh sidecar --access-log` and `mesh gateway --access-log` are told. */
+  const accessLogOf = (name: string) => (telemetry ? join(logDir, `${name}.log`) : null)
 
   const specs: Array<{ name: string; dir: string; script: string; workload: Workload }> = []
   for (const workload of model.workloads) {
@@ -176,38 +185,32 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           appPort: 0,
           proxyPort: 0,
           inbound: {},
+          accessLog: accessLogOf(w.name),
         },
       ]),
     ),
   }
   const health: Record<string, number> = {}
-  const stats: Record<string, number> = {}
+  /** Where each app serves its own metrics (its `listening` line's metricsPort), for its sidecar's merged stats. */
+  const appMetricsPorts: Record<string, number> = {}
   let oidcPort: number | null = null
   const stateFile = join(options.meshDir, STATE_FILE)
   let stopping = false
-  const statsUrl = (name: string) => (stats[name] ? `http://127.0.0.1:${stats[name]}/stats/prometheus` : null)
+  const statsUrl = (port: number) => `http://127.0.0.1:${port}/stats/prometheus`
   const saveState = () => {
     if (stopping) return
-    writeFileSync(
-      stateFile,
-      JSON.stringify(
-        {
-          ...state,
-          workloads: Object.fromEntries(
-            Object.entries(state.workloads).map(([name, w]) => [
-              name,
-              { ...w, statsUrl: statsUrl(name), accessLog: join(options.meshDir, 'logs', `${name}.log`) },
-            ]),
-          ),
-          gatewayStatsUrl: statsUrl(GATEWAY),
-          consoleUrl: null,
-          manifests: options.manifests,
-          caDir,
-        },
-        null,
-        2,
-      ),
-    )
+    // The console adds its consoleUrl to this file (recordInState): a rewrite keeps it.
+    let consoleUrl: unknown = null
+    try {
+      consoleUrl =
+        (JSON.parse(readFileSync(stateFile, 'utf8')) as { consoleUrl?: unknown }).consoleUrl ?? null
+    } catch {
+      // No file yet.
+    }
+    const text = JSON.stringify({ ...state, consoleUrl, manifests: options.manifests, caDir }, null, 2)
+    // Written whole and renamed, so a reader (the console, mesh curl) never sees half a file.
+    writeFileSync(`${stateFile}.tmp`, text)
+    renameSync(`${stateFile}.tmp`, stateFile)
   }
 
   // Node runs the mesh's TypeScript itself (type stripping): no tsx transform in each of
@@ -312,6 +315,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         '0',
         '--stats-port',
         '0',
+        ...(accessLogOf(GATEWAY) ? ['--access-log', accessLogOf(GATEWAY) as string] : []),
         ...Object.entries(options.hostAliases).flatMap(([local, host]) => [
           '--host-alias',
           `${local}=${host}`,
@@ -323,7 +327,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       if (!ports) return onProxyLine(line)
       state.gatewayPort = ports.gateway
       health[GATEWAY] = ports.health
-      stats[GATEWAY] = ports.stats
+      state.gateway = { workload: GATEWAY, statsUrl: statsUrl(ports.stats), accessLog: accessLogOf(GATEWAY) }
       saveState()
       return true
     },
@@ -354,6 +358,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         '0',
         '--stats-port',
         '0',
+        ...(w.accessLog ? ['--access-log', w.accessLog] : []),
+        // Where the app serves its own metrics, once it reported it; until then it comes on stdin.
+        ...(telemetry ? ['--app-metrics-port', String(appMetricsPorts[s.name] ?? 'stdin')] : []),
         ...reportOptions,
       ])
     },
@@ -369,7 +376,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       w.inbound = ports.inbound
       w.proxyPort = ports.outbound
       health[s.name] = ports.health
-      stats[s.name] = ports.stats
+      w.statsUrl = statsUrl(ports.stats)
       saveState()
       return true
     },
@@ -433,13 +440,18 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       // Ready when the app is and its sidecar too: traffic reaches the app only through it.
       ready: async () => (await sidecarReady()) && (await appReady()),
       onLine(line) {
-        const listening = report<{ port: number }>(line, LISTENING_LINE)
+        const listening = report<{ port: number; metricsPort?: number }>(line, LISTENING_LINE)
         if (!listening) return false
         const w = state.workloads[s.name] as WorkloadState
         w.appPort = listening.port
         saveState()
         // The sidecar forwards there from now on; a sidecar restarting meanwhile gets it on its command line.
         processes.send(sidecarProcessName(s.name), `app-port ${listening.port}`)
+        if (listening.metricsPort !== undefined) {
+          // As the agent scrapes prometheus.io/port: its merged stats include the app's from now on.
+          appMetricsPorts[s.name] = listening.metricsPort
+          processes.send(sidecarProcessName(s.name), `app-metrics-port ${listening.metricsPort}`)
+        }
         return true
       },
       env: () => ({
@@ -463,6 +475,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         BLOB_DIR: join(options.dataDir, 'blobs'),
         // signing-api's witness file beside the database it witnesses, not the pod volume's path.
         WITNESS_FILE: join(options.dataDir, 'signing-api-witness.json'),
+        // Its own metrics on a port it reports (0: any free one), merged into its sidecar's stats.
+        ...(telemetry ? { METRICS_PORT: '0' } : {}),
+        // Its spans name the workload, beside its sidecar's `<workload>.<namespace>`.
+        OTEL_SERVICE_NAME: s.name,
         ...(oidcDir ? { OIDC_ISSUER: oidcIssuer() } : {}),
         ...options.appEnv,
       }),
@@ -533,7 +549,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
 export async function startThrowawaySystem(
   options: Pick<
     SystemOptions,
-    'root' | 'log' | 'onDecision' | 'connectTimeoutMs' | 'backOff' | 'svidLifetimeMs' | 'signal'
+    'root' | 'log' | 'onDecision' | 'connectTimeoutMs' | 'backOff' | 'svidLifetimeMs' | 'signal' | 'telemetry'
   > & {
     appEnv?: Record<string, string>
   },
@@ -556,6 +572,7 @@ export async function startThrowawaySystem(
       backOff: options.backOff,
       svidLifetimeMs: options.svidLifetimeMs,
       signal: options.signal,
+      telemetry: options.telemetry,
     })
     return {
       ...system,

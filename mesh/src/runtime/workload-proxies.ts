@@ -16,6 +16,7 @@ import type { MeshClient } from '../sidecar/mesh-client.ts'
 import { startPlainEgress, startPodPort } from '../sidecar/no-sidecar.ts'
 import { startOutboundProxy } from '../sidecar/outbound-proxy.ts'
 import type { Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
+import type { ProxyTelemetry } from '../telemetry/proxy-telemetry.ts'
 
 export interface WorkloadProxiesOptions {
   /** Read on every request (policies) and connection: a configuration push updates it in place. */
@@ -41,6 +42,8 @@ export interface WorkloadProxiesOptions {
   networkDrop?: (endpoint: Endpoint, res: ServerResponse) => boolean
   onDecision?: DecisionLog
   upstreamTimeoutMs?: number
+  /** The workload's metrics, access log and spans (one per pod, as one Envoy records them); none when absent. */
+  telemetry?: ProxyTelemetry
 }
 
 export interface WorkloadProxies {
@@ -103,6 +106,7 @@ export async function startWorkloadProxies(options: WorkloadProxiesOptions): Pro
             listenHost: options.inboundHost,
             appPort: options.appPort,
             onDecision: options.onDecision,
+            telemetry: options.telemetry,
           }
           inboundOptions.push(tcp)
           return [String(containerPort), keep(await startInboundTcpSidecar(tcp))]
@@ -119,6 +123,7 @@ export async function startWorkloadProxies(options: WorkloadProxiesOptions): Pro
           appPort: options.appPort,
           onDecision: options.onDecision,
           upstreamTimeoutMs: options.upstreamTimeoutMs,
+          telemetry: options.telemetry,
         }
         inboundOptions.push(http)
         return [String(containerPort), keep(await startInboundSidecar(http))]
@@ -132,6 +137,7 @@ export async function startWorkloadProxies(options: WorkloadProxiesOptions): Pro
             client,
             listenPort: options.outboundPort ?? 0,
             networkDrop: options.networkDrop,
+            telemetry: options.telemetry,
           })
         : await startPlainEgress({
             workload,

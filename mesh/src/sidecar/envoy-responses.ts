@@ -1,6 +1,7 @@
 // The responses Envoy itself gives, word for word, so a client sees the same
 // thing from the local mesh as from Istio.
 import type { ServerResponse } from 'node:http'
+import { detailsText, noteResponse, type ResponseFlag } from '../telemetry/response-info.ts'
 
 /**
  * The `server` header each proxy writes over every response (Istio sets
@@ -16,11 +17,19 @@ export const INBOUND_SERVER: ServerName = 'istio-envoy'
 export const OUTBOUND_SERVER: ServerName = 'envoy'
 export const GATEWAY_SERVER: ServerName = 'istio-envoy'
 
-function send(res: ServerResponse, server: ServerName, status: number, body: string): void {
+/** What the access log says of a local reply: Envoy's response code details and flags. */
+interface ReplyNote {
+  details: string
+  flags?: readonly ResponseFlag[]
+  transportFailure?: string
+}
+
+function send(res: ServerResponse, server: ServerName, status: number, body: string, note?: ReplyNote): void {
   if (res.headersSent) {
     res.destroy()
     return
   }
+  noteResponse(res, { ...note, bytesSent: Buffer.byteLength(body) })
   res.writeHead(status, {
     ...(body === '' ? {} : { 'content-type': 'text/plain' }),
     'content-length': Buffer.byteLength(body),
@@ -32,6 +41,7 @@ function send(res: ServerResponse, server: ServerName, status: number, body: str
 
 /** An AuthorizationPolicy said no. */
 export const sendRbacDenied = (res: ServerResponse, server: ServerName) =>
+  // The details (the matched policy) were noted with the decision (telemetry Exchange.decided).
   send(res, server, 403, 'RBAC: access denied')
 
 /** Why Envoy's router gave up on an upstream (Http::Utility::resetReasonToString). */
@@ -59,15 +69,29 @@ export function sendUpstreamReset(
     server,
     503,
     `upstream connect error or disconnect/reset before headers. ${retried ? 'retried and the latest ' : ''}reset reason: ${reset.reason}${reset.transportFailure ? `, transport failure reason: ${reset.transportFailure}` : ''}`,
+    // router.cc onUpstreamReset: details `upstream_reset_before_response_started{<reason>[,<transport>]}`,
+    // flag UF for a connect failure or timeout, UC for a termination, and URX once the
+    // retries it was entitled to are spent (Filter::maybeRetryReset, NoRetryLimitExceeded).
+    {
+      details: detailsText(
+        `upstream_reset_before_response_started{${reset.reason}${reset.transportFailure ? `,${reset.transportFailure}` : ''}}`,
+      ),
+      flags: [
+        reset.reason === 'connection termination' ? 'UC' : 'UF',
+        ...(retried ? (['URX'] as const) : []),
+      ],
+      transportFailure: reset.transportFailure,
+    },
   )
 }
 
 /** The cluster has no endpoint at all: Envoy's router answers `no healthy upstream` (response flag UH). */
 export const sendNoHealthyUpstream = (res: ServerResponse, server: ServerName) =>
-  send(res, server, 503, 'no healthy upstream')
+  send(res, server, 503, 'no healthy upstream', { details: 'no_healthy_upstream', flags: ['UH'] })
 
 /** No virtual host or route: the router answers 404 with an empty body (response flag NR). */
-export const sendNoRoute = (res: ServerResponse, server: ServerName) => send(res, server, 404, '')
+export const sendNoRoute = (res: ServerResponse, server: ServerName) =>
+  send(res, server, 404, '', { details: 'route_not_found', flags: ['NR'] })
 
 /**
  * A request target that does not start with `/` (`*`, an authority, a URL the
@@ -75,11 +99,14 @@ export const sendNoRoute = (res: ServerResponse, server: ServerName) => send(res
  * `absolute_path_rejected` (source/common/http/conn_manager_impl.cc, "Currently we
  * only support relative paths at the application layer").
  */
-export const sendNotRelativePath = (res: ServerResponse, server: ServerName) => send(res, server, 404, '')
+export const sendNotRelativePath = (res: ServerResponse, server: ServerName) =>
+  send(res, server, 404, '', { details: 'absolute_path_rejected' })
 
 /** A host the mesh does not know (outbound traffic policy REGISTRY_ONLY: BlackHoleCluster). */
-export const sendUnknownHost = (res: ServerResponse, server: ServerName) => send(res, server, 502, '')
+export const sendUnknownHost = (res: ServerResponse, server: ServerName) =>
+  // Istio's `block_all` virtual host answers with a direct response (pilot/pkg/networking/core/httproute.go).
+  send(res, server, 502, '', { details: 'direct_response' })
 
 /** A request Envoy would refuse to parse. */
 export const sendBadRequest = (res: ServerResponse, server: ServerName) =>
-  send(res, server, 400, 'Bad Request')
+  send(res, server, 400, 'Bad Request', { details: 'path_normalization_failed' })

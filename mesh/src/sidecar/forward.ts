@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Socket } from 'node:net'
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import { noteResponse, responseInfo } from '../telemetry/response-info.ts'
 import { type ServerName, sendUpstreamReset, type UpstreamReset } from './envoy-responses.ts'
 import { isUpstreamTimeout, sendUpstreamTimeout } from './upstream-timeout.ts'
 
@@ -162,6 +163,8 @@ export async function forward(
       return void res.destroy()
     }
     requestCompleteAt = performance.now()
+    const info = responseInfo(res)
+    if (info) info.bytesReceived = body.length
   } else {
     // A PassThrough, not req itself: undici destroys a body it stops reading,
     // and destroying req would take the client's socket (and its answer) with it.
@@ -205,11 +208,17 @@ export async function forward(
     headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - requestCompleteAt))
   else delete headers['x-envoy-upstream-service-time']
   if (!req.complete) stopReading(req, res, body)
+  noteResponse(res, { details: 'via_upstream' })
   res.writeHead(upstream.statusCode, headers)
   // pipe, not stream.pipeline: pipeline aborts an AbortController on every
   // finish, and each abort builds a DOMException with a stack trace, which
   // showed up as garbage-collection pauses at p99.
   const responseBody = upstream.body
+  const info = responseInfo(res)
+  if (info)
+    responseBody.on('data', (chunk: Buffer) => {
+      info.bytesSent += chunk.length
+    })
   responseBody.on('error', () => res.destroy())
   res.on('close', () => {
     if (!responseBody.readableEnded) responseBody.destroy()

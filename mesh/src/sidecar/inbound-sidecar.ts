@@ -3,7 +3,7 @@
 // under PERMISSIVE plaintext is served without a principal), the peer's SVID
 // checked, the AuthorizationPolicies asked, and an allowed request forwarded
 // to the app on loopback with x-forwarded-client-cert as Istio sets it.
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer, type Server } from 'node:https'
@@ -16,6 +16,7 @@ import { normalizePath, splitPathAndQuery } from '../authz/normalize-path.ts'
 import { principalOf, spiffeIdOf } from '../ca/spiffe-peer.ts'
 import type { SvidSource } from '../ca/svid-rotation.ts'
 import type { MtlsMode, Workload } from '../manifests/mesh-model.ts'
+import type { ProxyTelemetry } from '../telemetry/proxy-telemetry.ts'
 import { INBOUND_SERVER, sendBadRequest, sendNotRelativePath, sendRbacDenied } from './envoy-responses.ts'
 import { DEFAULT_RETRIES, endToEndHeaders, forward } from './forward.ts'
 import { listenOnLoopback, type RunningSidecar } from './listen.ts'
@@ -50,6 +51,8 @@ export interface InboundSidecarOptions {
   onDecision?: DecisionLog
   /** How long to wait for the app's answer (see upstream-timeout.ts). */
   upstreamTimeoutMs?: number
+  /** Metrics, access log and spans for each request (`reporter="destination"`). */
+  telemetry?: ProxyTelemetry
 }
 
 interface PeerInfo {
@@ -114,12 +117,15 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
   })
 
   const handle = (req: IncomingMessage, res: ServerResponse, peer: PeerInfo | null) => {
+    const principal = peer ? principalOf(peer.spiffeId) : null
+    // A caller's sidecar sent one; a plaintext caller (PERMISSIVE) may not, and Envoy generates it then.
+    req.headers['x-request-id'] ||= randomUUID()
+    const exchange = options.telemetry?.inbound(req, res, options.servicePort, principal)
     const target = req.url ?? ''
     if (!target.startsWith('/')) return sendNotRelativePath(res, INBOUND_SERVER)
     // Envoy answers 400 to a path its normalization rejects (authz/normalize-path.ts).
     const path = normalizePath(target)
     if (path === null) return sendBadRequest(res, INBOUND_SERVER)
-    const principal = peer ? principalOf(peer.spiffeId) : null
     const decision = evaluate(options.policies(), {
       namespace: workload.namespace,
       labels: workload.labels,
@@ -138,6 +144,7 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
       path,
       decision,
     })
+    exchange?.decided(decision)
     if (decision.decision === 'DENY') return sendRbacDenied(res, INBOUND_SERVER)
 
     const headers = endToEndHeaders(req.headers)
@@ -158,6 +165,11 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
     // absent (envoyproxy/envoy source/common/http/conn_manager_utility.cc
     // mutateRequestHeaders), so a mesh call keeps the `http` its caller's sidecar set.
     headers['x-forwarded-proto'] ??= peer ? 'https' : 'http'
+    if (exchange) {
+      exchange.app(`127.0.0.1:${options.appPort}`)
+      // Envoy's tracer continues the trace: the app's span is this proxy's child.
+      if (exchange.span) headers.traceparent = exchange.span.traceparent()
+    }
     void forward(req, res, {
       dispatcher: appNow(),
       path: path + splitPathAndQuery(target).query,

@@ -8,6 +8,7 @@ import type { CompiledPolicy } from '../authz/compile-policy.ts'
 import { principalOf, spiffeIdOf } from '../ca/spiffe-peer.ts'
 import type { SvidSource } from '../ca/svid-rotation.ts'
 import type { Workload } from '../manifests/mesh-model.ts'
+import type { ProxyTelemetry } from '../telemetry/proxy-telemetry.ts'
 import type { DecisionLog } from './inbound-sidecar.ts'
 import type { RunningSidecar } from './listen.ts'
 import { evaluateTcpConnection } from './tcp-authz.ts'
@@ -23,6 +24,8 @@ export interface InboundTcpSidecarOptions {
   listenHost?: string
   appPort: number
   onDecision?: DecisionLog
+  /** The istio_tcp_* metrics and an access-log line per connection (`reporter="destination"`). */
+  telemetry?: ProxyTelemetry
 }
 
 export async function startInboundTcpSidecar(options: InboundTcpSidecarOptions): Promise<RunningSidecar> {
@@ -60,8 +63,13 @@ export async function startInboundTcpSidecar(options: InboundTcpSidecarOptions):
       port: options.servicePort,
     })
     options.onDecision?.({ workload: workload.name, from: principal, method: 'TCP', path: '', decision })
-    if (decision.decision === 'DENY') return socket.destroy()
+    const connection = options.telemetry?.tcpInbound(socket, options.servicePort, principal)
+    if (decision.decision === 'DENY') {
+      connection?.denied(decision)
+      return socket.destroy()
+    }
     const app = tcpConnect(options.appPort, '127.0.0.1')
+    connection?.upstream(app, `127.0.0.1:${options.appPort}`)
     track(app)
     app.on('error', () => socket.destroy())
     socket.on('close', () => app.destroy())

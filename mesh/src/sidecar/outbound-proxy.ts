@@ -5,8 +5,10 @@
 // reach the outside world through NO_PROXY, never through the mesh.
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Workload } from '../manifests/mesh-model.ts'
+import type { ProxyTelemetry } from '../telemetry/proxy-telemetry.ts'
 import { OUTBOUND_SERVER, sendBadRequest, sendUnknownHost } from './envoy-responses.ts'
 import { DEFAULT_RETRIES, endToEndHeaders, forward } from './forward.ts'
 import { listenOnLoopback, type RunningSidecar } from './listen.ts'
@@ -20,10 +22,17 @@ export interface OutboundProxyOptions {
   listenPort: number
   /** The network layer: true when it dropped the connection (and answered for it). */
   networkDrop?: (endpoint: Endpoint, res: ServerResponse) => boolean
+  /** Metrics, access log and spans for each request and tunnel (`reporter="source"`). */
+  telemetry?: ProxyTelemetry
 }
 
 export async function startOutboundProxy(options: OutboundProxyOptions): Promise<RunningSidecar> {
   const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    // Envoy gives a request without one an x-request-id before its filters run, so its own
+    // access log and the destination's carry the same id (envoyproxy/envoy
+    // source/common/http/conn_manager_utility.cc, mutateRequestHeaders).
+    req.headers['x-request-id'] ||= randomUUID()
+    const exchange = options.telemetry?.outbound(req, res)
     let url: URL
     try {
       url = new URL(req.url ?? '')
@@ -36,16 +45,26 @@ export async function startOutboundProxy(options: OutboundProxyOptions): Promise
       Number(url.port || 80),
       options.workload.namespace,
     )
-    if (!endpoint) return sendUnknownHost(res, OUTBOUND_SERVER)
+    exchange?.target(url.pathname + url.search, url.host)
+    if (!endpoint) {
+      exchange?.unknownHost()
+      return sendUnknownHost(res, OUTBOUND_SERVER)
+    }
+    exchange?.upstream({
+      service: endpoint.service,
+      workload: endpoint.workload,
+      port: Number(url.port || 80),
+      address: `127.0.0.1:${endpoint.port}`,
+    })
     if (options.networkDrop?.(endpoint, res)) return
     const headers = endToEndHeaders(req.headers)
     headers.host = url.host
-    if (!headers['x-request-id']) headers['x-request-id'] = randomUUID()
     // Envoy's default forward_client_cert_details, SANITIZE (Istio sets none on the
     // outbound listener): an app cannot forge the identity its destination sees.
     delete headers['x-forwarded-client-cert']
     // Set only when absent, from the app's plaintext connection (conn_manager_utility.cc).
     headers['x-forwarded-proto'] ??= 'http'
+    if (exchange?.span) headers.traceparent = exchange.span.traceparent()
     void forward(req, res, {
       dispatcher: options.client.dispatcherFor(endpoint),
       path: url.pathname + url.search,
@@ -67,6 +86,9 @@ export async function startOutboundProxy(options: OutboundProxyOptions): Promise
     const endpoint = options.directory.resolve(match[1] as string, port, options.workload.namespace)
     if (endpoint?.service.ports.find((p) => p.port === port)?.protocol !== 'tcp') return refuse()
     const upstream = options.client.connect(endpoint)
+    options.telemetry
+      ?.tcpOutbound(socket as Socket, { service: endpoint.service, workload: endpoint.workload, port })
+      .upstream(upstream, `127.0.0.1:${endpoint.port}`)
     const opened = endpoint.spiffeId === null ? 'connect' : 'secureConnect'
     upstream.once(opened, () => {
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')

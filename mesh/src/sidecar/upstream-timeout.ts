@@ -7,6 +7,7 @@
 // configurable per mesh, and answers as Envoy does when a route timeout fires:
 // 504 `upstream request timeout` (source/common/router/router.cc, onUpstreamTimeoutAbort).
 import type { ServerResponse } from 'node:http'
+import { noteResponse } from '../telemetry/response-info.ts'
 import type { ServerName } from './envoy-responses.ts'
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 15_000
@@ -29,6 +30,8 @@ export function sendUpstreamTimeout(res: ServerResponse, server: ServerName): vo
     return
   }
   const body = 'upstream request timeout'
+  // Flag UT, details `upstream_response_timeout` (StreamInfo::ResponseCodeDetails UpstreamTimeout).
+  noteResponse(res, { details: 'upstream_response_timeout', flags: ['UT'], bytesSent: body.length })
   res.writeHead(504, {
     'content-type': 'text/plain',
     'content-length': Buffer.byteLength(body),

@@ -68,13 +68,44 @@ describe('mesh dev', () => {
     const state = JSON.parse(readFileSync(join(dir, 'mesh', 'state.json'), 'utf8')) as {
       consoleUrl: string
       gatewayPort: number
-      workloads: Record<string, { appPort: number; proxyPort: number }>
+      workloads: Record<string, { appPort: number; proxyPort: number; statsUrl: string; accessLog: string }>
+      gateway: { workload: string; statsUrl: string; accessLog: string }
     }
     expect(state.consoleUrl).toBe(consoleUrl)
+    // Each workload's scrape URL (its sidecar process's --stats-port) and the gateway's, printed and in state.json.
+    const printed = Object.fromEntries(
+      log.flatMap((l) => {
+        const m = /\bmetrics (\S+)\s+(http:\/\/localhost:\d+\/stats\/prometheus)$/.exec(l)
+        return m ? [[m[1], m[2]]] : []
+      }),
+    )
+    expect(Object.keys(printed).sort()).toEqual(
+      [...Object.keys(state.workloads), 'istio-ingressgateway'].sort(),
+    )
+    expect(printed['signing-api']).toBe(
+      state.workloads['signing-api']?.statsUrl.replace('127.0.0.1', 'localhost'),
+    )
+    expect(state.workloads['signing-api']?.accessLog).toBe(join(dir, 'mesh', 'logs', 'signing-api.log'))
+    expect(state.gateway.accessLog).toBe(join(dir, 'mesh', 'logs', 'istio-ingressgateway.log'))
+    // The sidecar's merged endpoint: its agent's gauges and the app's own metrics (the port the app reported).
+    const signingStats = await (await fetch(state.workloads['signing-api']?.statsUrl as string)).text()
+    expect(signingStats).toMatch(/mesh_proxy_config_version\{workload="signing-api"\}/)
+    expect(signingStats).toContain('process_cpu_user_seconds_total')
+    expect(await (await fetch(state.gateway.statsUrl)).text()).toContain(
+      'mesh_gateway_certificate_expiry_seconds',
+    )
+    // Each workload's (and the gateway's) scrape URL serves Istio's metrics (docs/observability.md).
+    const scrapes = [
+      ...Object.entries(state.workloads).map(([name, w]) => [name, w.statsUrl] as const),
+      [state.gateway.workload, state.gateway.statsUrl] as const,
+    ]
+    for (const [, statsUrl] of scrapes)
+      expect(await (await fetch(statsUrl)).text()).toContain('# TYPE istio_requests_total counter')
     const ports = [
       Number(new URL(consoleUrl).port),
       state.gatewayPort,
       ...Object.values(state.workloads).flatMap((w) => [w.appPort, w.proxyPort]),
+      ...scrapes.map(([, statsUrl]) => Number(new URL(statsUrl).port)),
     ]
     for (const port of ports) expect(await accepts(port), `port ${port} before`).toBe(true)
 

@@ -1,11 +1,13 @@
 // The matrix against the local mesh: the whole system started as `pnpm dev`
 // starts it (k8s/overlays/local: the base and the NetworkPolicies), on free
 // ports, with its own CA and database in a temp folder.
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { evaluate } from '@docs-mesh/mesh'
 import { type CurlResult, meshCurl } from '@docs-mesh/mesh/client'
 import { startThrowawaySystem } from '@docs-mesh/mesh/system'
-import type { Outcome, Reached, Target } from './target.ts'
+import { parsePrometheusText, rbacDeniedDetails } from '@docs-mesh/mesh/telemetry'
+import type { Outcome, Reached, Target, Telemetry } from './target.ts'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 /** Short, so each dropped cell answers in a fraction of a second (three attempts). */
@@ -22,14 +24,26 @@ const outcome = (r: CurlResult): Outcome => ({
 
 export async function startLocalTarget(log: (line: string) => void = () => {}): Promise<Target> {
   const reached: Reached[] = []
+  // Filled once the system is up; decisions come only after that.
+  let sourceOf = (_principal: string | null): string => 'unknown'
   const system = await startThrowawaySystem({
     root: ROOT,
     log,
-    onDecision: ({ workload, path, decision }) =>
-      reached.push({ workload, path, decision: decision.decision }),
+    onDecision: ({ workload, from, path, decision }) =>
+      reached.push({
+        workload,
+        source: sourceOf(from),
+        path,
+        decision: decision.decision,
+        ...(decision.decision === 'DENY' ? { rbacDetails: rbacDeniedDetails(decision) } : {}),
+      }),
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
   })
   const ctx = { model: system.model, state: system.state, ca: system.ca }
+  const gatewayWorkload = system.state.gateway?.workload ?? 'istio-ingressgateway'
+  sourceOf = (principal) =>
+    system.model.workloads.find((w) => w.principal === principal)?.name ??
+    (principal?.endsWith('/sa/istio-ingressgateway-service-account') ? gatewayWorkload : 'unknown')
   const meshUrl = (service: string, port: number, path: string) =>
     `http://${service}.docs.svc.cluster.local:${port}${path}`
   const gatewayPrincipal = `${system.model.trustDomain}/ns/istio-system/sa/istio-ingressgateway-service-account`
@@ -76,6 +90,23 @@ export async function startLocalTarget(log: (line: string) => void = () => {}): 
         headers: {},
       })
       return decision.decision === 'ALLOW' ? 'allow' : 'deny'
+    },
+    async telemetry() {
+      const proxies = [
+        ...Object.entries(system.state.workloads).map(([name, w]) => ({ name, ...w })),
+        ...(system.state.gateway ? [{ ...system.state.gateway, name: system.state.gateway.workload }] : []),
+      ]
+      const result: Telemetry = { samples: {}, accessLogs: {} }
+      await Promise.all(
+        proxies.map(async ({ name, statsUrl, accessLog }) => {
+          if (statsUrl) result.samples[name] = parsePrometheusText(await (await fetch(statsUrl)).text())
+          result.accessLogs[name] =
+            accessLog && existsSync(accessLog)
+              ? readFileSync(accessLog, 'utf8').split('\n').filter(Boolean)
+              : []
+        }),
+      )
+      return result
     },
     close: () => system.stop(),
   }

@@ -1,4 +1,5 @@
 // Where the matrix runs: the local mesh, or a kind cluster with Istio.
+import type { Sample } from '@docs-mesh/mesh/telemetry'
 
 export interface Outcome {
   /** curl's exit codes: 0 a response came back, 7 refused, 28 timed out, 35 TLS handshake failed, 56 closed without a response. */
@@ -13,6 +14,16 @@ export interface Reached {
   path: string
   /** What that workload's sidecar (or the gateway) decided for the request. */
   decision: 'ALLOW' | 'DENY'
+  /** The calling workload (from its principal), where the target can tell. */
+  source?: string
+  /** For a denial, the response code details Envoy's RBAC filter logs (`rbac_access_denied_matched_policy[...]`). */
+  rbacDetails?: string
+}
+
+/** What every proxy recorded: its workload's /stats/prometheus samples and its access-log lines. */
+export interface Telemetry {
+  samples: Record<string, Sample[]>
+  accessLogs: Record<string, string[]>
 }
 
 export interface Target {
@@ -28,6 +39,8 @@ export interface Target {
   refusedCall(from: 'plaintext' | 'foreign-ca', service: string, port: number): Promise<Outcome>
   /** A browser's request through the ingress gateway, and (where the target can tell) which sidecar received it. */
   gatewayCall(method: string, path: string, host?: string): Promise<Outcome & { reached: Reached[] | null }>
+  /** Every proxy's metrics and access log (where the target can read them: locally). */
+  telemetry?(): Promise<Telemetry>
   /** The L7 policies' answer for a call, without the network in front (where the target can tell). */
   policyDecision?(from: string, service: string, port: number, method: string, path: string): 'allow' | 'deny'
   close(): Promise<void>

@@ -2,12 +2,13 @@
 // mesh by default, a kind cluster with E2E_TARGET=kind, or a running docker
 // compose stack with E2E_TARGET=compose.
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startComposeTarget } from '../src/compose-target.ts'
 import { startKindTarget } from '../src/kind-target.ts'
 import { startLocalTarget } from '../src/local-target.ts'
 import { loadMatrix } from '../src/matrix.ts'
-import type { Target } from '../src/target.ts'
+import type { Reached, Target } from '../src/target.ts'
+import { countedByProxies, RequestTally } from '../src/telemetry-tally.ts'
 
 const matrix = loadMatrix(fileURLToPath(new URL('../matrix.yaml', import.meta.url)))
 const targetName = process.env.E2E_TARGET ?? 'local'
@@ -23,6 +24,13 @@ const CELL_TIMEOUT_MS = kind || compose ? 90_000 : 30_000
 // source/common/router/router.cc, Filter::onUpstreamReset.
 const CONNECT_TIMEOUT_503 =
   'upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection timeout'
+
+/** The ingress gateway's workload, as Istio's metrics name it. */
+const GATEWAY = 'istio-ingressgateway'
+/** What the matrix sent, as each reporting proxy should count it (asserted at the end). */
+const tally = new RequestTally()
+/** Each refusal the matrix saw: whose access log must say so, and how. */
+const refusals: Array<{ workload: string; line: string }> = []
 
 let target: Target
 beforeAll(async () => {
@@ -40,7 +48,23 @@ beforeAll(async () => {
           caFile: process.env.E2E_CA_FILE,
         })
       : await startLocalTarget()
+  // What the proxies counted before the first cell (the apps' readiness checks at start-up).
+  if (target.telemetry) tally.addCounts(countedByProxies((await target.telemetry()).samples))
 })
+
+/**
+ * Calls a cell caused beyond its own (a readiness check calling its
+ * dependencies' /health), from the decision log: counted at both proxies, 200
+ * when allowed (the health answer), Envoy's 403 when denied.
+ */
+function tallySideCalls(reached: Reached[] | null, destination: string | undefined): void {
+  for (const r of reached ?? []) {
+    if (r.workload === destination || r.source === undefined) continue
+    const code = r.decision === 'DENY' ? 403 : 200
+    tally.add({ reporter: 'source', source: r.source, destination: r.workload, code, flags: '-' })
+    tally.add({ reporter: 'destination', source: r.source, destination: r.workload, code, flags: '-' })
+  }
+}
 afterAll(async () => {
   await target?.close()
 })
@@ -52,6 +76,34 @@ describe('service to service', () => {
     async (cell) => {
       const res = await target.meshCall(cell.from, cell.service, cell.port, cell.method, cell.path)
       expect(res.exitCode).toBe(0)
+      // `ingress` calls the destination's sidecar directly (no proxy of its own to report it),
+      // and its dropped calls are answered by the client itself.
+      const source = cell.from === 'ingress' ? GATEWAY : cell.from
+      const request = `"${cell.method} ${cell.path} HTTP/1.1"`
+      if (cell.expect === 'network') {
+        if (cell.from !== 'ingress') {
+          tally.add({ reporter: 'source', source, destination: cell.service, code: 503, flags: 'UF,URX' })
+          // Envoy's flags and details for a connect timeout after every retry (router.cc onUpstreamReset).
+          refusals.push({
+            workload: cell.from,
+            line: `${request} 503 UF,URX upstream_reset_before_response_started{connection_timeout} `,
+          })
+        }
+      } else if (res.status !== undefined) {
+        if (cell.from !== 'ingress')
+          tally.add({ reporter: 'source', source, destination: cell.service, code: res.status, flags: '-' })
+        tally.add({
+          reporter: 'destination',
+          source,
+          destination: cell.service,
+          code: res.status,
+          flags: '-',
+        })
+        tallySideCalls(res.reached, cell.service)
+        const denial = res.reached?.find((r) => r.workload === cell.service && r.rbacDetails)
+        if (cell.expect === 'deny' && denial)
+          refusals.push({ workload: cell.service, line: `${request} 403 - ${denial.rbacDetails} ` })
+      }
       // A workload's call comes back through its own outbound sidecar, which writes
       // Envoy's default `envoy` over the destination's `istio-envoy`, and a dropped
       // connection is answered by that sidecar itself; `ingress` here speaks mTLS
@@ -117,6 +169,20 @@ describe('through the ingress gateway', () => {
     async (cell) => {
       const res = await target.gatewayCall(cell.method, cell.path, cell.host)
       expect(res.exitCode).toBe(0)
+      if (res.reached && res.status !== undefined) {
+        const to = res.reached[0]?.workload
+        // Not forwarded: the gateway's own answer, no route (NR) or its own RBAC.
+        const flags = to === undefined && res.status === 404 ? 'NR' : '-'
+        tally.add({
+          reporter: 'source',
+          source: GATEWAY,
+          destination: to ?? 'unknown',
+          code: res.status,
+          flags,
+        })
+        if (to)
+          tally.add({ reporter: 'destination', source: GATEWAY, destination: to, code: res.status, flags })
+      }
       if (cell.status !== undefined) expect(res.status).toBe(cell.status)
       // A 403 here is the policy's, never an app's own refusal (ERR_CALLER_FORBIDDEN).
       if (cell.status === 403) expect(res.body).toBe('RBAC: access denied')
@@ -138,4 +204,39 @@ describe('through the ingress gateway', () => {
     },
     CELL_TIMEOUT_MS,
   )
+})
+
+// Istio's telemetry counts what the matrix sent (issue 14): every proxy's
+// istio_requests_total, per reporter, edge, response code and flags, equals the
+// matrix's own tally, and every refusal is in the access log of the proxy that
+// refused (the destination's for RBAC, with the policy Envoy's RBAC filter names;
+// the caller's for a network drop).
+// kind and compose: read with Prometheus and kubectl/docker logs instead (docs/observability.md).
+describe.skipIf(kind || compose)('what the proxies recorded', () => {
+  it('counts exactly the requests the matrix sent, per edge and outcome', async () => {
+    const telemetry = target.telemetry
+    if (!telemetry) throw new Error('the local target reads the proxies’ telemetry')
+    // A proxy records a request when its response closes, just after the client has it:
+    // give the last ones a moment, then compare (the failure shows the difference).
+    const expected = tally.toObject()
+    await vi
+      .waitFor(async () => expect(countedByProxies((await telemetry()).samples)).toEqual(expected), {
+        timeout: 3_000,
+      })
+      .catch(() => {})
+    expect(countedByProxies((await telemetry()).samples)).toEqual(expected)
+  })
+
+  it('logs every refusal where it happened, naming the policy as Envoy does', async () => {
+    const telemetry = target.telemetry
+    if (!telemetry) throw new Error('the local target reads the proxies’ access logs')
+    // Each proxy process appends its lines to its file as its responses close.
+    const missing = async () => {
+      const { accessLogs } = await telemetry()
+      return refusals.filter(({ workload, line }) => !accessLogs[workload]?.some((l) => l.includes(line)))
+    }
+    await vi.waitFor(async () => expect(await missing()).toEqual([]), { timeout: 3_000 }).catch(() => {})
+    expect(await missing()).toEqual([])
+    expect(refusals.length).toBeGreaterThan(0)
+  })
 })

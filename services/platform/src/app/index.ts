@@ -1,5 +1,6 @@
 export { type CreateAppOptions, createServiceApp, type ServiceApp } from './create-app.ts'
 export { type NotFoundHandler, problemNotFound, sendProblem } from './error-handler.ts'
 export type { ReadinessCheck } from './health-routes.ts'
+export { instrumentApp, type MetricsServer, startMetricsServer } from './metrics-server.ts'
 export type { ServiceDefinition } from './service-definition.ts'
 export { runService } from './start-server.ts'

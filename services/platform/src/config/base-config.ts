@@ -20,6 +20,11 @@ export const BaseConfigSchema = Type.Object({
   UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 5_000, minimum: 1 }),
   SESSION_ISSUER: Type.String({ default: 'https://localhost:8443/auth' }),
   SESSION_AUDIENCE: Type.String({ default: 'docs-mesh' }),
+  /** Where the app serves its Prometheus metrics (`prometheus.io/port`); unset: no metrics endpoint. */
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65_535 })),
+  /** Where the app's spans go (OTLP/HTTP); unset: no tracer is loaded. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  OTEL_SERVICE_NAME: Type.String({ default: 'docs-mesh-app' }),
   /** Set by the mesh (or by hand) to send mesh calls through the workload's sidecar. */
   HTTP_PROXY: Type.Optional(Type.String({ pattern: '^https?://' })),
   NO_PROXY: Type.Optional(Type.String()),

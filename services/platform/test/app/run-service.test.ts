@@ -50,6 +50,23 @@ describe('runService under a supervisor', () => {
     expect(code).toBe(0)
   }, 60_000)
 
+  it('names the metrics port it bound (METRICS_PORT=0) in the same line, where its /metrics answers', async () => {
+    const child = start({ REPORT_LISTENING: 'true', METRICS_PORT: '0' })
+    let reported: { port?: number; metricsPort?: number } = {}
+    for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
+      const match = /^listening (\{.*\})$/.exec(line)
+      if (match) {
+        reported = JSON.parse(match[1] as string)
+        break
+      }
+    }
+    expect(reported.metricsPort).toBeGreaterThan(0)
+    expect(reported.metricsPort).not.toBe(reported.port)
+    const res = await fetch(`http://127.0.0.1:${reported.metricsPort}/metrics`)
+    expect(res.status).toBe(200)
+    expect(await res.text()).toContain('process_cpu_user_seconds_total')
+  }, 60_000)
+
   it('keeps running when stdin closes unless asked to exit', async () => {
     const child = start({ REPORT_LISTENING: 'true' })
     for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream }))
