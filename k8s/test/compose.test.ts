@@ -104,6 +104,8 @@ const SIDECAR_FLAGS = {
   'outbound-port': { type: 'string' },
   'health-port': { type: 'string' },
   'stats-port': { type: 'string' },
+  'access-log': { type: 'string' },
+  'app-metrics-port': { type: 'string' },
 } as const
 const GATEWAY_FLAGS = {
   'control-plane': { type: 'string' },
@@ -112,6 +114,7 @@ const GATEWAY_FLAGS = {
   'listen-port': { type: 'string' },
   'health-port': { type: 'string' },
   'stats-port': { type: 'string' },
+  'access-log': { type: 'string' },
   'host-alias': { type: 'string', multiple: true },
 } as const
 const CONTROL_PLANE_FLAGS = {
@@ -269,6 +272,10 @@ describe('the mesh in compose', () => {
         'outbound-port': new URL(env.HTTP_PROXY ?? '').port,
         'health-port': '15021',
         'stats-port': '15020',
+        // Istio's meshConfig.accessLogFile: /dev/stdout, read with docker compose logs.
+        'access-log': '/dev/stdout',
+        // The app's own metrics, merged into the sidecar's /stats/prometheus as pilot-agent merges them.
+        'app-metrics-port': env.METRICS_PORT,
       })
       expect(service(name).image).toBe('docs-mesh/mesh:compose')
     }
@@ -283,6 +290,7 @@ describe('the mesh in compose', () => {
       'listen-port': '8443',
       'health-port': '15021',
       'stats-port': '15020',
+      'access-log': '/dev/stdout',
       'host-alias': ['localhost=api.rossmck.dev'],
     })
     expect(model.gateways.flatMap((g) => g.servers.flatMap((s) => s.hosts))).toContain('api.rossmck.dev')
@@ -450,6 +458,7 @@ describe('each app’s environment, against pnpm dev’s', () => {
       BLOB_DIR: '<.data/blobs>',
       WITNESS_FILE: '<.data/signing-api-witness.json>',
       OIDC_ISSUER: 'http://localhost:9000',
+      METRICS_PORT: '<any free port, reported>',
     } as Record<string, string>
   }
 
@@ -486,6 +495,10 @@ describe('each app’s environment, against pnpm dev’s', () => {
         case 'WITNESS_FILE':
           // pnpm dev moves the pod's paths under .data; a container has the pod's paths (a tmpfs).
           if (declared(key)) expected[key] = workload?.env[key] as string
+          break
+        case 'METRICS_PORT':
+          // The sidecar has the app's network namespace to itself: a fixed port it is told (--app-metrics-port).
+          expected[key] = '9464'
           break
         case 'OIDC_ISSUER':
           // In a container localhost is the container: one name browsers and containers both resolve.
