@@ -79,6 +79,8 @@ export function otelProxyTracer(options: { endpoint: string; self: Peer }): Prox
         },
       }
     },
-    close: () => provider.shutdown(),
+    // A collector that is gone (stopped first, or never up) costs the last
+    // spans, never the proxy: Envoy's tracer drops spans it cannot send.
+    close: () => provider.shutdown().catch(() => undefined),
   }
 }

@@ -5,8 +5,8 @@
 // loaded at all (src/telemetry/workload-telemetry.ts).
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer, IncomingMessage, type Server } from 'node:http'
+import { type AddressInfo, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,6 +16,8 @@ import { type CurlContext, meshCurl } from '../../src/client/mesh-curl.ts'
 import { loadManifests } from '../../src/manifests/load-manifests.ts'
 import { buildMeshModel } from '../../src/manifests/mesh-model.ts'
 import { type LocalMesh, startLocalMesh } from '../../src/runtime/local-mesh.ts'
+import { otelProxyTracer } from '../../src/telemetry/otel-tracer.ts'
+import type { Peer } from '../../src/telemetry/peer-labels.ts'
 import { type EchoApps, startEchoApps } from '../fixtures/echo-apps.ts'
 
 const model = buildMeshModel(loadManifests(fileURLToPath(new URL('../../../k8s/base', import.meta.url))))
@@ -121,5 +123,33 @@ describe('proxy spans', () => {
     expect(attribute(inbound, 'istio.authorization.policy')).toBe('docs/signing-api')
     expect(attribute(inbound, 'istio.authorization.rule')).toBe(0)
     expect(attribute(inbound, 'http.status_code')).toBe(200)
+  })
+
+  it('closes cleanly when the collector is gone: the spans are lost, the proxy is not', async () => {
+    const gone = createServer()
+    gone.listen(0, '127.0.0.1')
+    await once(gone, 'listening')
+    const endpoint = `http://127.0.0.1:${(gone.address() as AddressInfo).port}`
+    await new Promise((resolve) => gone.close(resolve))
+    const tracer = otelProxyTracer({
+      endpoint,
+      self: {
+        workload: 'bucket-api',
+        namespace: 'docs',
+        principal: 'spiffe://cluster.local/ns/docs/sa/bucket-sa',
+        canonicalService: 'bucket-api',
+        canonicalRevision: 'latest',
+        app: 'bucket-api',
+        version: 'latest',
+      } satisfies Peer,
+    })
+    const req = Object.assign(new IncomingMessage(new Socket()), {
+      method: 'GET',
+      url: '/',
+      headers: { host: 'signing-api.docs.svc.cluster.local:8001' },
+    })
+    tracer.start(req, 'outbound').end(200, '-', 'via_upstream')
+    // Shutting down flushes the batch to a port nothing listens on.
+    await expect(tracer.close()).resolves.toBeUndefined()
   })
 })

@@ -50,5 +50,6 @@ export function traceApp(
     if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
     span.end()
   })
-  return { close: () => provider.shutdown() }
+  // A collector that is gone costs the last spans, never the app's clean exit.
+  return { close: () => provider.shutdown().catch(() => undefined) }
 }
