@@ -43,8 +43,12 @@ export async function devCommand(args: DevArgs): Promise<void> {
     stopping = true
     say(`${signal}: stopping`)
     aborting.abort(new Error(`stopped by ${signal}`))
-    void meshConsole?.close()
-    if (stopSystem) void stopSystem().then(() => process.exit(0))
+    // The console last: it is the proxies' and apps' trace collector, and they flush to it as they stop.
+    // (During start-up the abort makes startSystem reject, and its catch closes the console.)
+    if (stopSystem)
+      void stopSystem()
+        .then(() => meshConsole?.close())
+        .then(() => process.exit(0))
   }
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal)
 
@@ -102,6 +106,7 @@ export async function devCommand(args: DevArgs): Promise<void> {
   meshConsole.recordInState()
   if (stopping) {
     await system.stop()
+    await meshConsole.close()
     process.exit(0)
   }
   say(
