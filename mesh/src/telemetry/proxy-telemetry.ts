@@ -165,26 +165,7 @@ export class Exchange {
     const source = this.source
     const destination = this.#destination
     const labels: HttpLabels = {
-      reporter: this.reporter,
-      source_workload: source.workload,
-      source_canonical_service: source.canonicalService,
-      source_canonical_revision: source.canonicalRevision,
-      source_workload_namespace: source.namespace,
-      source_principal: source.principal,
-      source_app: source.app,
-      source_version: source.version,
-      source_cluster: source === UNKNOWN_PEER ? 'unknown' : DEFAULT_CLUSTER,
-      destination_workload: destination.workload,
-      destination_workload_namespace: destination.namespace,
-      destination_principal: destination.principal,
-      destination_app: destination.app,
-      destination_version: destination.version,
-      destination_service: this.#service.host,
-      destination_canonical_service: destination.canonicalService,
-      destination_canonical_revision: destination.canonicalRevision,
-      destination_service_name: this.#service.name,
-      destination_service_namespace: this.#service.namespace,
-      destination_cluster: destination === UNKNOWN_PEER ? 'unknown' : DEFAULT_CLUSTER,
+      ...edgeLabels(this.reporter, source, destination, this.#service),
       request_protocol: 'http',
       response_code: String(code),
       grpc_response_status: '',
@@ -361,13 +342,13 @@ export class ProxyTelemetry {
   }
 }
 
-function tcpLabels(
+/** The labels every Istio metric carries: who reported, the two peers and the destination Service. */
+function edgeLabels(
   reporter: 'source' | 'destination',
   source: Peer,
   destination: Peer,
   service: ServiceLabels,
-  securityPolicy: string,
-): TcpLabels {
+) {
   return {
     reporter,
     source_workload: source.workload,
@@ -389,6 +370,18 @@ function tcpLabels(
     destination_service_name: service.name,
     destination_service_namespace: service.namespace,
     destination_cluster: destination === UNKNOWN_PEER ? 'unknown' : DEFAULT_CLUSTER,
+  }
+}
+
+function tcpLabels(
+  reporter: 'source' | 'destination',
+  source: Peer,
+  destination: Peer,
+  service: ServiceLabels,
+  securityPolicy: string,
+): TcpLabels {
+  return {
+    ...edgeLabels(reporter, source, destination, service),
     request_protocol: 'tcp',
     response_flags: '-',
     connection_security_policy: securityPolicy,
