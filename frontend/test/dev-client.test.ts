@@ -1,4 +1,4 @@
-// pnpm dev's client build (scripts/dev-client.ts): built when missing or when
+// pnpm dev's client build (scripts/vite-build-when-changed.ts, from start:dev): built when missing or when
 // an input changed, skipped when nothing did (issue 15: start-up time).
 import { execFile } from 'node:child_process'
 import { statSync, utimesSync } from 'node:fs'
@@ -7,10 +7,11 @@ import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
-const script = fileURLToPath(new URL('../scripts/dev-client.ts', import.meta.url))
+const script = fileURLToPath(new URL('../../scripts/vite-build-when-changed.ts', import.meta.url))
+const frontend = fileURLToPath(new URL('..', import.meta.url))
 const builtPage = fileURLToPath(new URL('../dist/dev-client/index.html', import.meta.url))
 const aSource = fileURLToPath(new URL('../index.html', import.meta.url))
-const build = () => run(process.execPath, [script])
+const build = () => run(process.execPath, [script, frontend, 'dist/dev-client'])
 const builtAt = () => statSync(builtPage).mtimeMs
 
 describe('the dev client build', () => {

@@ -3,8 +3,9 @@
 // restarts it when one of its files changes), the folders to watch, and one
 // readable log with a prefix per process.
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { pathToFileURL } from 'node:url'
 
 const COLORS = [36, 33, 35, 32, 34, 31, 96, 93]
 /** The folders of a package its running code is read from. */
@@ -29,6 +30,28 @@ export function supervisedScriptOf(dir: string): string {
   if (!script)
     throw new Error(`${dir}/package.json has no start:dev script (the app once, without a watcher)`)
   return script
+}
+
+/** The runner every process under `pnpm dev` starts from (its bundle, built when stale). */
+export const DEV_RUN = 'scripts/dev-run.ts'
+
+/** The entry point a start:dev script runs through scripts/dev-run.ts (none when it runs something else). */
+export function devEntryOf(dir: string, script: string): string[] {
+  const entry = /dev-run\.ts\s+(\S+)/.exec(script)?.[1]
+  return entry ? [resolve(dir, entry)] : []
+}
+
+/**
+ * Builds the stale bundles of these entry points in one esbuild run. scripts/dev-bundle.ts
+ * is the workspace's, shared with the apps' runner, and imported by its path: it is
+ * not part of the mesh package that tsc compiles for the container image (where
+ * nothing runs from bundles).
+ */
+export async function buildDevBundles(root: string, entries: string[]): Promise<void> {
+  const { ensureBundles } = (await import(pathToFileURL(join(root, 'scripts/dev-bundle.ts')).href)) as {
+    ensureBundles(entries: string[]): Promise<void>
+  }
+  await ensureBundles(entries)
 }
 
 /** The source folders of the package and of the workspace packages it depends on. */
