@@ -7,7 +7,9 @@
 // modification times are kept beside it. Type-checking stays with
 // `pnpm typecheck`; `pnpm start` and the container images run tsc's output.
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
-import { basename, dirname, join, relative, resolve } from 'node:path'
+import { isBuiltin } from 'node:module'
+import { basename, dirname, join, relative, resolve, sep } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import type { Metafile, Plugin } from 'esbuild'
 
 /**
@@ -40,13 +42,52 @@ const externalByPath: Plugin = {
   },
 }
 
+/**
+ * Node's own modules as CommonJS requires, also where the sources import them:
+ * Node builds an ES module view of a built-in by reading every export, and
+ * node:http's include WebSocket and EventSource, whose getters load Node's
+ * whole bundled undici (about 90 ms of CPU per process for nothing).
+ */
+const builtinsAsRequire: Plugin = {
+  name: 'builtins-as-require',
+  setup(build) {
+    build.onResolve({ filter: /^[a-z_:/]+$/ }, (args) =>
+      isBuiltin(args.path) && (args.kind === 'import-statement' || args.kind === 'dynamic-import')
+        ? { path: args.path, namespace: 'node-builtin' }
+        : undefined,
+    )
+    build.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)})`,
+      loader: 'js',
+    }))
+  },
+}
+
+/**
+ * `import.meta.url` in the workspace's own sources keeps naming the source file
+ * (the mesh finds the repository and the console's pages from it), not the bundle.
+ */
+const sourceUrls: Plugin = {
+  name: 'source-urls',
+  setup(build) {
+    build.onLoad({ filter: /\.[cm]?ts$/ }, (args) => {
+      if (args.path.includes(`${sep}node_modules${sep}`)) return undefined
+      const source = readFileSync(args.path, 'utf8')
+      if (!source.includes('import.meta.url')) return undefined
+      return {
+        contents: source.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
+        loader: 'ts',
+      }
+    })
+  },
+}
+
 /** Changing how bundles are made changes this, so older bundles count as stale. */
-const RECIPE = JSON.stringify({ external: EXTERNAL, conditions: ['development'], target: 'node24', v: 2 })
+const RECIPE = JSON.stringify({ external: EXTERNAL, conditions: ['development'], target: 'node24', v: 4 })
 
 /**
  * Where an entry point's bundle lives: in its package's node_modules (git-ignored;
- * the externals resolve from there), at the same depth below the package as the
- * entry, so `new URL('../..', import.meta.url)` means the same in both.
+ * the externals resolve from there).
  */
 export function bundlePathOf(entry: string): string {
   const file = resolve(entry)
@@ -121,7 +162,7 @@ export async function ensureBundles(entries: string[]): Promise<void> {
     target: 'node24',
     // The workspace packages' `development` export points at their TypeScript sources.
     conditions: ['development'],
-    plugins: [externalByPath],
+    plugins: [externalByPath, builtinsAsRequire, sourceUrls],
     // CommonJS dependencies call require() for Node's own modules: give the bundle one.
     banner: {
       js: "import { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);",
@@ -139,7 +180,8 @@ export async function ensureBundles(entries: string[]): Promise<void> {
     const files = result.outputFiles.filter((f) => f.path === bundle || f.path === `${bundle}.map`)
     if (!meta || files.length !== 2) throw new Error(`esbuild produced no bundle for ${entry}`)
     const inputs: Record<string, number> = {}
-    for (const input of Object.keys(meta.inputs)) {
+    // Files only: the built-ins' stand-ins (node-builtin:...) are made up here.
+    for (const input of Object.keys(meta.inputs).filter((i) => !i.startsWith('node-builtin:'))) {
       const file = resolve(input)
       const { mtimeMs } = statSync(file)
       // Touched while the build ran: what was read may be older, so the next start rebuilds.

@@ -2,22 +2,14 @@
 // The local mesh's command line: dev, control-plane, sidecar, gateway, authz check, curl, logs, lint, graph.
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { DEFAULT_CONSOLE_PORT } from '../console/start-console.ts'
-import { edgesAsMermaid, edgesAsTable, whoCanCall } from '../graph/who-can-call.ts'
-import { lintObjects } from '../lint/lint-manifests.ts'
 import { MeshConfigError } from '../manifests/k8s-object.ts'
-import { loadManifests } from '../manifests/load-manifests.ts'
-import { buildMeshModel } from '../manifests/mesh-model.ts'
-import { DEFAULT_CONNECT_TIMEOUT_MS } from '../sidecar/network-drop.ts'
-import { authzCheck } from './authz-check-command.ts'
-import { curlCommand } from './curl-command.ts'
-import { devCommand } from './dev-command.ts'
-import { logsCommand } from './logs-command.ts'
 import { parseDuration } from './parse-duration.ts'
-import { controlPlaneCommand, gatewayCommand, sidecarCommand } from './process-commands.ts'
 import { REPO_ROOT } from './repo-root.ts'
 import { UsageError } from './usage-error.ts'
 
+// Each command loads its own modules when it runs: a sidecar, started fifteen
+// times over by pnpm dev, does not evaluate the console's web server or the
+// linter (and `mesh lint` does not load undici).
 const USAGE = `usage: mesh <command>
   dev [--manifests DIR] [--connect-timeout MS] [--gateway-port 8443] [--host-alias localhost=api.rossmck.dev] [--ports fixed|free] [--mesh-dir .mesh] [--data-dir .data] [--console-port 20001]
       [--svid-ttl 24h (MESH_SVID_TTL)] [--restart-backoff 1s (MESH_RESTART_BACKOFF)] [--restart-backoff-max 30s (MESH_RESTART_BACKOFF_MAX)]
@@ -58,6 +50,9 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   switch (command) {
     case 'dev': {
+      const { DEFAULT_CONNECT_TIMEOUT_MS } = await import('../sidecar/network-drop.ts')
+      const { DEFAULT_CONSOLE_PORT } = await import('../console/start-console.ts')
+      const { devCommand } = await import('./dev-command.ts')
       const { values } = parseArgs({
         args: rest,
         options: {
@@ -102,16 +97,23 @@ async function main(argv: string[]): Promise<number> {
       })
       return 0
     }
-    case 'control-plane':
+    case 'control-plane': {
+      const { controlPlaneCommand } = await import('./process-commands.ts')
       await controlPlaneCommand(rest, { manifests: DEV_MANIFESTS, meshDir: join(REPO_ROOT, '.mesh') })
       return 0
-    case 'sidecar':
+    }
+    case 'sidecar': {
+      const { sidecarCommand } = await import('./process-commands.ts')
       await sidecarCommand(rest)
       return 0
-    case 'gateway':
+    }
+    case 'gateway': {
+      const { gatewayCommand } = await import('./process-commands.ts')
       await gatewayCommand(rest, { meshDir: join(REPO_ROOT, '.mesh') })
       return 0
+    }
     case 'authz': {
+      const { authzCheck } = await import('./authz-check-command.ts')
       if (rest[0] !== 'check') throw new UsageError(USAGE)
       const { values } = parseArgs({
         args: rest.slice(1),
@@ -122,6 +124,7 @@ async function main(argv: string[]): Promise<number> {
       return 0
     }
     case 'curl': {
+      const { curlCommand } = await import('./curl-command.ts')
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
@@ -147,6 +150,7 @@ async function main(argv: string[]): Promise<number> {
       )
     }
     case 'logs': {
+      const { logsCommand } = await import('./logs-command.ts')
       const { values } = parseArgs({
         args: rest,
         options: {
@@ -171,6 +175,8 @@ async function main(argv: string[]): Promise<number> {
       return 0
     }
     case 'lint': {
+      const { lintObjects } = await import('../lint/lint-manifests.ts')
+      const { loadManifests } = await import('../manifests/load-manifests.ts')
       const { values } = parseArgs({
         args: rest,
         options: { manifests: { type: 'string', multiple: true, default: [DEFAULT_MANIFESTS] } },
@@ -181,6 +187,9 @@ async function main(argv: string[]): Promise<number> {
       return findings.length === 0 ? 0 : 1
     }
     case 'graph': {
+      const { edgesAsMermaid, edgesAsTable, whoCanCall } = await import('../graph/who-can-call.ts')
+      const { loadManifests } = await import('../manifests/load-manifests.ts')
+      const { buildMeshModel } = await import('../manifests/mesh-model.ts')
       const { values } = parseArgs({
         args: rest,
         options: {

@@ -1,6 +1,7 @@
 // pnpm dev's bundles (scripts/dev-bundle.ts, scripts/dev-run.ts): a process runs
 // the code as it is now (a changed source rebuilds its bundle), a start with
-// nothing changed reuses the bundle, and the entry sees its own arguments.
+// nothing changed reuses the bundle, and the entry sees its own arguments and
+// its own file as import.meta.url.
 import { execFile } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -24,27 +25,38 @@ writeFileSync(
   [
     "import { greeting } from './greeting.ts'",
     'const name: string = process.argv.slice(2).join(" ")',
-    'console.log(JSON.stringify({ greeting, name, self: process.argv[1] }))',
+    // As the mesh finds the repository from its own sources.
+    "const folder = new URL('.', import.meta.url).pathname",
+    'console.log(JSON.stringify({ greeting, name, self: process.argv[1], folder }))',
   ].join('\n'),
 )
+let saves = 0
 const setGreeting = (text: string) => {
   const file = join(pkg, 'src/greeting.ts')
   writeFileSync(file, `export const greeting: string = ${JSON.stringify(text)}\n`)
-  // A save one second later than the last one, whatever the file system's clock resolution.
-  const later = new Date(Date.now() + (setGreeting.saves += 1) * 1000)
+  // Each save a second after the last, whatever the file system's clock resolution, and in
+  // the past: a file touched while its bundle builds is taken as changed again.
+  saves += 1
+  const later = new Date(Date.now() - 60_000 + saves * 1000)
   utimesSync(file, later, later)
 }
-setGreeting.saves = 0
 
 const devRun = async (...args: string[]) => {
-  const { stdout } = await run(process.execPath, [join(root, 'scripts/dev-run.ts'), entry, ...args], { cwd: pkg })
-  return JSON.parse(stdout) as { greeting: string; name: string; self: string }
+  const { stdout } = await run(process.execPath, [join(root, 'scripts/dev-run.ts'), entry, ...args], {
+    cwd: pkg,
+  })
+  return JSON.parse(stdout) as { greeting: string; name: string; self: string; folder: string }
 }
 
 describe('the dev bundles', () => {
   it('runs the entry with its own arguments, rebuilding only after a source changed', async () => {
     setGreeting('hello')
-    expect(await devRun('alice', 'smith')).toEqual({ greeting: 'hello', name: 'alice smith', self: entry })
+    expect(await devRun('alice', 'smith')).toEqual({
+      greeting: 'hello',
+      name: 'alice smith',
+      self: entry,
+      folder: `${join(pkg, 'src')}/`,
+    })
     const built = statSync(bundle).mtimeMs
 
     // Nothing changed: the same bundle runs.

@@ -4,6 +4,7 @@
 // their routes to what this returns; tests build it without listening.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createRequire } from 'node:module'
 import cookie from '@fastify/cookie'
 import helmet, { type FastifyHelmetOptions } from '@fastify/helmet'
 import swagger from '@fastify/swagger'
@@ -111,7 +112,9 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
             ...(config.LOG_PRETTY
               ? {
                   transport: {
-                    target: 'pino-pretty',
+                    // By path: pino would look for it from the file that calls it, which
+                    // under pnpm dev is a bundle in the app's package, not this one.
+                    target: createRequire(import.meta.url).resolve('pino-pretty'),
                     options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' },
                   },
                 }
