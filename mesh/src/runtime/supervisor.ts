@@ -31,6 +31,11 @@ export interface ProcessSpec {
   env: Env | (() => Env)
   /** Started only once each of these was ready (its first start only; restarts do not wait). */
   after?: readonly string[]
+  /**
+   * On stop, stopped only once each of these is gone: Kubernetes stops a pod's
+   * sidecar containers after its app containers, and istiod outlives its proxies.
+   */
+  stopsAfter?: readonly string[]
   /** Sees each output line first; true when it consumed the line (a report, not for the log). */
   onLine?: (line: string) => boolean
   /** The readiness probe: true once the process serves. */
@@ -270,6 +275,14 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
       }
       events.on('ready', onReady)
     })
+  // Stopping waits along stopsAfter: every name known, and no process waiting on itself.
+  const stopOrder = (name: string, path: string[]): void => {
+    if (path.includes(name)) throw new Error(`stopsAfter makes a cycle: ${[...path, name].join(' → ')}`)
+    const spec = specs.find((s) => s.name === name)
+    if (!spec) throw new Error(`${path.at(-1)} stops after unknown ${name}`)
+    for (const next of spec.stopsAfter ?? []) stopOrder(next, [...path, name])
+  }
+  for (const spec of specs) stopOrder(spec.name, [])
   for (const p of processes) {
     const after = p.state.spec.after ?? []
     const unknown = after.filter((name) => !specs.some((s) => s.name === name))
@@ -334,9 +347,26 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
         clearTimeout(state.timer)
         for (const watcher of state.watchers) watcher.close()
       }
-      await Promise.all(
-        processes.flatMap(({ state }) => (state.child ? [stopGroup(state.child, graceMs)] : [])),
-      )
+      // Each group gets the grace period from when its turn comes, bounded by twice the
+      // period overall (an app draining for the whole of it still leaves its sidecar time).
+      const deadline = Date.now() + 2 * graceMs
+      const stopped = new Map<string, Promise<void>>()
+      const stopOne = (p: (typeof processes)[number]): Promise<void> => {
+        const name = p.state.spec.name
+        let done = stopped.get(name)
+        if (!done) {
+          const first = processes.filter((q) => p.state.spec.stopsAfter?.includes(q.state.spec.name))
+          done = Promise.all(first.map(stopOne)).then(() => {
+            const child = p.state.child
+            return child
+              ? stopGroup(child, Math.min(graceMs, Math.max(deadline - Date.now(), 1_000)))
+              : undefined
+          })
+          stopped.set(name, done)
+        }
+        return done
+      }
+      await Promise.all(processes.map(stopOne))
     },
   }
 }

@@ -279,6 +279,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     name: CONTROL_PLANE,
     cwd: options.root,
     env: meshEnv,
+    // As istiod outlives the proxies it serves: none of them sees its configuration stream end.
+    stopsAfter: [GATEWAY, ...specs.map((s) => sidecarProcessName(s.name))],
     command: () =>
       mesh([
         'control-plane',
@@ -356,6 +358,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     name: sidecarProcessName(s.name),
     cwd: options.root,
     env: meshEnv,
+    // As Kubernetes stops a pod's native sidecar after its app: the app drains through it.
+    stopsAfter: [s.name],
     after: afterIfFree(CONTROL_PLANE),
     command: () => {
       const w = state.workloads[s.name] as WorkloadState

@@ -13,9 +13,10 @@ const base = join(root, 'k8s/base')
 
 async function mesh(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
+    // As `pnpm mesh` runs it: from its bundle, through the workspace's runner.
     const { stdout, stderr } = await exec(
-      join(root, 'node_modules/.bin/tsx'),
-      [join(root, 'mesh/src/cli/main.ts'), ...args],
+      process.execPath,
+      [join(root, 'scripts/dev-run.ts'), join(root, 'mesh/src/cli/main.ts'), ...args],
       { cwd: root },
     )
     return { code: 0, stdout, stderr }

@@ -55,8 +55,8 @@ function startDev(env: Record<string, string> = {}): Run {
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
+      // As pnpm dev runs it: from its bundle, through the workspace's runner.
+      join(root, 'scripts/dev-run.ts'),
       join(root, 'mesh/src/cli/main.ts'),
       'dev',
       '--ports',

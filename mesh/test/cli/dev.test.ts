@@ -25,12 +25,11 @@ describe('mesh dev', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   it('says ready once every app answers, and Ctrl-C leaves nothing listening behind', async () => {
-    // As pnpm dev runs it: one node process with the tsx loader.
+    // As pnpm dev runs it: from its bundle, through the workspace's runner.
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
+        join(root, 'scripts/dev-run.ts'),
         join(root, 'mesh/src/cli/main.ts'),
         'dev',
         '--ports',

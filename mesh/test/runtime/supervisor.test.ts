@@ -105,6 +105,27 @@ describe('supervisor', () => {
     await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow()
   }, 30_000)
 
+  it('stops a process only once those it stops after are gone, and refuses a cycle', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'supervisor-'))
+    const s = start([spec('proxy', {}, { stopsAfter: ['app'] }), spec('app', { DRAIN_MS: '700' })])
+    await s.ready({ timeoutMs: 20_000 })
+    const groups = { proxy: s.pidOf('proxy') as number, app: s.pidOf('app') as number }
+    const gone: Record<string, number> = {}
+    const watching = setInterval(() => {
+      for (const [name, pid] of Object.entries(groups)) if (!groupAlive(pid)) gone[name] ??= Date.now()
+    }, 10)
+    await s.stop(5_000)
+    clearInterval(watching)
+    for (const [name, pid] of Object.entries(groups)) if (!groupAlive(pid)) gone[name] ??= Date.now()
+    // The app took its 700 ms to drain; only then was the proxy told to stop.
+    expect(gone.proxy as number).toBeGreaterThanOrEqual(gone.app as number)
+    expect(() =>
+      startSupervisor([spec('a', {}, { stopsAfter: ['b'] }), spec('b', {}, { stopsAfter: ['a'] })], {
+        log: () => {},
+      }),
+    ).toThrow('stopsAfter makes a cycle: a → b → a')
+  }, 30_000)
+
   it('kills what a dead leader left in its group before restarting it', async () => {
     dir = mkdtempSync(join(tmpdir(), 'supervisor-'))
     const s = start([spec('watcher', { GRANDCHILD: '1' })])
