@@ -106,15 +106,33 @@ function startDev(env: Record<string, string> = {}): Run {
   }
 }
 
-function listeningPorts(dir: string): number[] {
-  const state = JSON.parse(readFileSync(join(dir, 'mesh', 'state.json'), 'utf8')) as {
-    gatewayPort: number
-    workloads: Record<string, { appPort: number; proxyPort: number; inbound: Record<string, number> }>
+/** The ports the run's processes bound so far, once the control plane's is recorded (0 or null: not yet bound). */
+async function listeningPorts(dir: string): Promise<number[]> {
+  const file = join(dir, 'mesh', 'state.json')
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    try {
+      const state = JSON.parse(readFileSync(file, 'utf8')) as {
+        controlPlaneUrl: string | null
+        gatewayPort: number | null
+        workloads: Record<string, { appPort: number; proxyPort: number; inbound: Record<string, number> }>
+      }
+      if (state.controlPlaneUrl)
+        return [
+          Number(new URL(state.controlPlaneUrl).port),
+          state.gatewayPort ?? 0,
+          ...Object.values(state.workloads).flatMap((w) => [
+            w.appPort,
+            w.proxyPort,
+            ...Object.values(w.inbound),
+          ]),
+        ].filter((port) => port > 0)
+    } catch {
+      // Not written yet.
+    }
+    if (Date.now() > deadline) throw new Error(`${file} records no control plane`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  return [
-    state.gatewayPort,
-    ...Object.values(state.workloads).flatMap((w) => [w.appPort, w.proxyPort, ...Object.values(w.inbound)]),
-  ]
 }
 
 describe('mesh dev supervision', () => {
@@ -130,21 +148,33 @@ describe('mesh dev supervision', () => {
     }
   })
 
-  it.each<[NodeJS.Signals, string]>([
-    ['SIGINT', 'Ctrl-C (SIGINT to the foreground group)'],
-    ['SIGTERM', 'SIGTERM (a process manager, timeout)'],
-    ['SIGHUP', 'SIGHUP (the terminal closed)'],
+  // Each signal at another moment of start-up: the control plane just serving, sidecars
+  // getting their certificates, apps starting.
+  it.each<[NodeJS.Signals, string, RegExp]>([
+    [
+      'SIGINT',
+      'Ctrl-C (SIGINT to the foreground group), apps starting',
+      /^(bucket-api|identity-api|signing-api|admin-api|verification-api|frontend|oidc-provider) +\|/,
+    ],
+    [
+      'SIGTERM',
+      'SIGTERM (a process manager), the control plane just serving',
+      /^control-plane +\| control plane serving/,
+    ],
+    [
+      'SIGHUP',
+      'SIGHUP (the terminal closed), sidecars getting certificates',
+      /^control-plane +\| signed an SVID/,
+    ],
   ])(
     '%s during start-up leaves nothing listening and no process behind: %s',
-    async (signal, _how) => {
+    async (signal, _how, moment) => {
       const run = startDev()
       runs.push(run)
-      // Mid start-up: the mesh listens and the apps are starting, none ready yet.
-      await run.waitFor(
-        /^(bucket-api|identity-api|signing-api|admin-api|verification-api|frontend|oidc-provider) +\|/,
-      )
+      await run.waitFor(moment)
       expect(run.log.some((l) => l.startsWith('ready: '))).toBe(false)
-      const ports = listeningPorts(run.dir)
+      const ports = await listeningPorts(run.dir)
+      expect(ports.length).toBeGreaterThan(0)
       expect(processesUsing(run.dir).length).toBeGreaterThan(1)
 
       if (signal === 'SIGINT') process.kill(-(run.child.pid as number), 'SIGINT')
@@ -256,7 +286,7 @@ describe('mesh dev supervision', () => {
     const children = processesUsing(run.dir).filter((pid) => pid !== run.child.pid)
     // The control plane, the gateway, six sidecars, six apps and the OpenID provider (at least).
     expect(children.length).toBeGreaterThanOrEqual(15)
-    const ports = listeningPorts(run.dir)
+    const ports = await listeningPorts(run.dir)
     // Only mesh dev: a SIGKILL it cannot handle, so it stops nothing itself.
     process.kill(run.child.pid as number, 'SIGKILL')
     await run.exited
