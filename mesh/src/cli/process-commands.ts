@@ -4,11 +4,8 @@
 // also stops when its supervisor's pipe closes.
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { startControlPlane } from '../control-plane/control-plane.ts'
 import { GATEWAY_TOKEN_NAME, tokenFile } from '../control-plane/tokens.ts'
-import { runGateway } from '../runtime/gateway-process.ts'
 import { followStdin, PORTS_LINE } from '../runtime/proxy-agent.ts'
-import { runSidecar } from '../runtime/sidecar-process.ts'
 import { parseDuration } from './parse-duration.ts'
 import { UsageError } from './usage-error.ts'
 
@@ -50,6 +47,8 @@ export async function controlPlaneCommand(args: string[], defaults: { manifests:
     },
   })
   const listen = hostPort(values.listen)
+  // Each process loads only its own server: a sidecar never evaluates the control plane's Fastify.
+  const { startControlPlane } = await import('../control-plane/control-plane.ts')
   const running = await startControlPlane({
     manifests: values.manifests,
     meshDir: values['mesh-dir'],
@@ -114,6 +113,7 @@ export async function sidecarCommand(args: string[]) {
   if (!values['app-port']) throw new UsageError('--app-port is required (a port, or stdin)')
   if (values['inbound-port'] !== 'container' && values['inbound-port'] !== '0')
     throw new UsageError('--inbound-port is container or 0')
+  const { runSidecar } = await import('../runtime/sidecar-process.ts')
   const running = await runSidecar({
     ...trustArgs(values),
     workload: values.workload,
@@ -160,6 +160,7 @@ export async function gatewayCommand(args: string[], defaults: { meshDir: string
     if (!local || !host) throw new UsageError(`--host-alias ${v}: expected local=gateway-host`)
     hostAliases[local] = host
   }
+  const { runGateway } = await import('../runtime/gateway-process.ts')
   const running = await runGateway({
     ...trustArgs(values),
     listenPort: port(values['listen-port'], '--listen-port'),
