@@ -150,7 +150,7 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     headers['x-forwarded-proto'] = 'https'
     headers['x-envoy-external-address'] = client
     if (exchange?.span) headers.traceparent = exchange.span.traceparent()
-    void forward(req, res, {
+    forward(req, res, {
       dispatcher: options.client.dispatcherFor(endpoint),
       path: path + query,
       headers,

@@ -170,7 +170,7 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
       // Envoy's tracer continues the trace: the app's span is this proxy's child.
       if (exchange.span) headers.traceparent = exchange.span.traceparent()
     }
-    void forward(req, res, {
+    forward(req, res, {
       dispatcher: appNow(),
       path: path + splitPathAndQuery(target).query,
       headers,

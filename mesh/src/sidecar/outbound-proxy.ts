@@ -65,7 +65,7 @@ export async function startOutboundProxy(options: OutboundProxyOptions): Promise
     // Set only when absent, from the app's plaintext connection (conn_manager_utility.cc).
     headers['x-forwarded-proto'] ??= 'http'
     if (exchange?.span) headers.traceparent = exchange.span.traceparent()
-    void forward(req, res, {
+    forward(req, res, {
       dispatcher: options.client.dispatcherFor(endpoint),
       path: url.pathname + url.search,
       headers,

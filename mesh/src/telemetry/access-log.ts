@@ -93,13 +93,46 @@ export interface AccessLogSink {
   close(): Promise<void>
 }
 
+/**
+ * Envoy buffers access-log lines and writes them from a flush thread once
+ * 64 KiB are waiting (envoyproxy/envoy source/common/access_log/access_log_manager_impl.h
+ * MIN_FLUSH_SIZE) or when the flush interval passes: Istio's pilot-agent runs
+ * Envoy with `--file-flush-interval-msec 1000` (istio/istio pkg/envoy/proxy.go).
+ * The local mesh flushes at the same size, and after 100 ms rather than a
+ * second, so `mesh logs` and the console show a request almost at once. One
+ * file write per request had cost a proxy more CPU than its metrics and
+ * access-log formatting together (docs/benchmarks.md).
+ */
+export const ACCESS_LOG_FLUSH_BYTES = 64 * 1024
+export const ACCESS_LOG_FLUSH_MS = 100
+
 export function fileAccessLog(path: string): AccessLogSink {
   mkdirSync(dirname(path), { recursive: true })
   const stream: WriteStream = createWriteStream(path, { flags: 'a' })
   // A full disk must not take the proxy down with it: the line is lost, as Envoy's would be.
   stream.on('error', () => {})
+  let pending: string[] = []
+  let bytes = 0
+  let timer: NodeJS.Timeout | null = null
+  const flush = () => {
+    if (timer) clearTimeout(timer)
+    timer = null
+    if (pending.length === 0) return
+    stream.write(pending.join(''))
+    pending = []
+    bytes = 0
+  }
   return {
-    write: (line) => void stream.write(line),
-    close: () => new Promise<void>((resolve) => stream.end(() => resolve())),
+    write(line) {
+      pending.push(line)
+      bytes += line.length
+      if (bytes >= ACCESS_LOG_FLUSH_BYTES) flush()
+      // Unref'd: a proxy with nothing else to do exits; close() writes what is left.
+      else timer ??= setTimeout(flush, ACCESS_LOG_FLUSH_MS).unref()
+    },
+    close() {
+      flush()
+      return new Promise<void>((resolve) => stream.end(() => resolve()))
+    },
   }
 }

@@ -2,7 +2,7 @@
 // its Istio metrics, served merged with its app's at /stats/prometheus, and
 // its access log file. One per workload, as a pod has one Envoy and one agent.
 import { join } from 'node:path'
-import type { MeshModel, Workload } from '../manifests/mesh-model.ts'
+import type { MeshModel, MeshService, Workload } from '../manifests/mesh-model.ts'
 import { workloadsOf } from '../manifests/mesh-model.ts'
 import { type AccessLogSink, fileAccessLog } from './access-log.ts'
 import { IstioMetrics } from './istio-metrics.ts'
@@ -50,21 +50,34 @@ export async function startWorkloadTelemetry(options: WorkloadTelemetryOptions):
   const accessLog =
     options.accessLogFile ?? (options.logDir === null ? null : join(options.logDir, `${self.workload}.log`))
   const sink: AccessLogSink | null = accessLog === null ? null : fileAccessLog(accessLog)
+  const byPort = new Map<number, MeshService | undefined>()
+  let servicesSeen: readonly MeshService[] | null = null
   const telemetry = new ProxyTelemetry({
     self,
     peers,
     metrics,
     accessLog: sink,
     tracer,
-    serviceOfPort: (containerPort) =>
-      workload
-        ? model.services.find(
+    serviceOfPort: (containerPort) => {
+      if (!workload) return undefined
+      // Asked on every inbound request: answered from a table kept until a configuration
+      // push replaces the model's Services (proxy-agent.ts applies each push as a new array).
+      if (servicesSeen !== model.services) {
+        servicesSeen = model.services
+        byPort.clear()
+      }
+      if (!byPort.has(containerPort))
+        byPort.set(
+          containerPort,
+          model.services.find(
             (s) =>
               s.namespace === workload.namespace &&
               workloadsOf(model, s).includes(workload) &&
               s.ports.some((p) => p.targetPort === containerPort),
-          )
-        : undefined,
+          ),
+        )
+      return byPort.get(containerPort)
+    },
   })
   const stats = await startStatsServer({
     metrics,

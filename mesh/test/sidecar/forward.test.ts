@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Dispatcher } from 'undici'
+import { type Dispatcher, Pool } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { forward, RETRY_BUFFER_LIMIT } from '../../src/sidecar/forward.ts'
 
@@ -9,13 +9,21 @@ import { forward, RETRY_BUFFER_LIMIT } from '../../src/sidecar/forward.ts'
 function flakyDispatcher(failures: number) {
   const attempts: Array<Buffer | null> = []
   const dispatcher = {
-    async request(options: Dispatcher.RequestOptions) {
+    dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) {
       const body = options.body
       attempts.push(Buffer.isBuffer(body) ? body : null)
-      if (attempts.length <= failures)
-        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
-      const { Readable } = await import('node:stream')
-      return { statusCode: 200, headers: {}, body: Readable.from([Buffer.from('ok')]) }
+      const controller = {} as Dispatcher.DispatchController
+      setImmediate(() => {
+        if (attempts.length <= failures)
+          return handler.onResponseError?.(
+            controller,
+            Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }),
+          )
+        handler.onResponseStart?.(controller, 200, {})
+        handler.onResponseData?.(controller, Buffer.from('ok'))
+        handler.onResponseEnd?.(controller, {})
+      })
+      return true
     },
   } as unknown as Dispatcher
   return { dispatcher, attempts }
@@ -28,7 +36,7 @@ afterEach(() => {
 
 async function through(dispatcher: Dispatcher, body: Buffer | null) {
   const server = createServer((req, res) => {
-    void forward(req, res, { dispatcher, path: '/', headers: {}, server: 'envoy', retries: 2 })
+    forward(req, res, { dispatcher, path: '/', headers: {}, server: 'envoy', retries: 2 })
   })
   servers.push(server)
   server.listen(0, '127.0.0.1')
@@ -78,5 +86,84 @@ describe('retries as Istio’s default policy', () => {
     expect(res.text).toBe(
       'upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused',
     )
+  })
+})
+
+/** A proxy in front of `app`, forwarding with a real undici pool as the sidecars do. */
+async function proxyFor(app: ReturnType<typeof createServer>) {
+  servers.push(app)
+  app.listen(0, '127.0.0.1')
+  await once(app, 'listening')
+  const pool = new Pool(`http://127.0.0.1:${(app.address() as AddressInfo).port}`)
+  const proxy = createServer((req, res) => {
+    forward(req, res, { dispatcher: pool, path: req.url ?? '/', headers: {}, server: 'envoy' })
+  })
+  servers.push(proxy)
+  proxy.listen(0, '127.0.0.1')
+  await once(proxy, 'listening')
+  return { port: (proxy.address() as AddressInfo).port, pool }
+}
+
+const MiB = 1024 * 1024
+
+// Envoy's router relays the answer as it streams: a client that stops reading
+// stops the upstream (flow control, envoyproxy/envoy docs/root/faq/configuration/flow_control.rst),
+// and a client that goes away resets the upstream stream (router.cc onDownstreamReset... resetStream).
+describe('relaying the answer', () => {
+  it('reads the destination’s answer no faster than the client takes it', async () => {
+    const total = 32 * MiB
+    const chunk = Buffer.alloc(64 * 1024, 'a')
+    let written = 0
+    const appFinished = Promise.withResolvers<void>()
+    const app = createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': total })
+      const more = () => {
+        while (written < total) {
+          written += chunk.length
+          if (!res.write(chunk)) return void res.once('drain', more)
+        }
+        res.end(() => appFinished.resolve())
+      }
+      more()
+    })
+    const { port, pool } = await proxyFor(app)
+    const response = Promise.withResolvers<import('node:http').IncomingMessage>()
+    request({ port, host: '127.0.0.1' }, response.resolve).end()
+    const res = await response.promise
+    res.pause()
+    // Nothing reads the answer: the destination must not get to write it all.
+    const finishedEarly = await Promise.race([
+      appFinished.promise.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2_000)),
+    ])
+    expect(finishedEarly).toBe(false)
+    expect(written).toBeLessThan(total / 2)
+    let received = 0
+    res.on('data', (c: Buffer) => {
+      received += c.length
+    })
+    res.resume()
+    await once(res, 'end')
+    expect(received).toBe(total)
+    await pool.close()
+  })
+
+  it('stops the destination’s answer when the client goes away in the middle of it', async () => {
+    const appClosed = Promise.withResolvers<boolean>()
+    const app = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('first part\n')
+      // The rest never comes on its own: only the proxy closing the connection ends this exchange.
+      res.once('close', () => appClosed.resolve(res.writableFinished))
+    })
+    const { port, pool } = await proxyFor(app)
+    const response = Promise.withResolvers<import('node:http').IncomingMessage>()
+    const req = request({ port, host: '127.0.0.1' }, response.resolve)
+    req.end()
+    const res = await response.promise
+    await once(res, 'data')
+    req.destroy()
+    expect(await appClosed.promise).toBe(false)
+    await pool.destroy()
   })
 })
