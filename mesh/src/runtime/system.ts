@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
-import { Agent, type Dispatcher, fetch } from 'undici'
+import { Agent, type Dispatcher, request } from 'undici'
 import { CertificateAuthority } from '../ca/certificate-authority.ts'
 import { GATEWAY_TOKEN_NAME, identitiesOf, tokenFile, WorkloadTokens } from '../control-plane/tokens.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
@@ -108,14 +108,18 @@ export function localSecretValues(
   return values
 }
 
-/** A readiness probe as the kubelet's httpGet: a 2xx within the timeout. */
+/**
+ * A readiness probe as the kubelet's httpGet: a 2xx within the timeout. (undici's
+ * request rather than fetch: fifteen processes probed four times a second while they
+ * start, and fetch's WHATWG streams cost the supervisor most of its start-up CPU.)
+ */
 const httpProbe = (url: () => string | null, dispatcher?: Dispatcher) => async () => {
   const target = url()
   if (!target) return false
   try {
-    const res = await fetch(target, { signal: AbortSignal.timeout(2_000), dispatcher })
-    await res.body?.cancel()
-    return res.ok
+    const res = await request(target, { signal: AbortSignal.timeout(2_000), dispatcher })
+    await res.body.dump()
+    return res.statusCode >= 200 && res.statusCode < 300
   } catch {
     return false
   }
