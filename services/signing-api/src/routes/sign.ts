@@ -4,9 +4,9 @@
 // audits it. Each caller may ask for its own purpose only: a compromised
 // bucket-api cannot get a key attested, nor identity-api a receipt.
 import { randomUUID } from 'node:crypto'
-import { appendAuditEntry, HttpProblem, type ServiceApp } from '@docs-mesh/platform'
+import { AuditPreconditionFailed, appendAuditEntry, HttpProblem, type ServiceApp } from '@docs-mesh/platform'
 import Type from 'typebox'
-import { KeyNotCurrentError, type SigningKeys } from '../keys/signing-keys.ts'
+import { KEY_NOT_CURRENT, type SigningKeys } from '../keys/signing-keys.ts'
 
 export const SignRequest = Type.Object(
   {
@@ -81,14 +81,15 @@ export function signRoutes(app: ServiceApp, options: SignRouteOptions): void {
               },
             },
             {
-              with: async (db) => {
-                await options.keys.assertCurrent(db, keyId)
-                await db.insertInto('signatures').values(record).execute()
-              },
+              requires: [options.keys.stillCurrent(keyId)],
+              writes: [app.database.db.insertInto('signatures').values(record)],
             },
           )
         } catch (error) {
-          if (error instanceof KeyNotCurrentError && attempt < 2) continue
+          if (error instanceof AuditPreconditionFailed && error.code === KEY_NOT_CURRENT) {
+            options.keys.forget(keyId)
+            if (attempt < 2) continue
+          }
           throw error
         }
         return { signature_id: record.signature_id, signature, key_id: keyId, signed_at: record.signed_at }
