@@ -21,6 +21,12 @@ export interface ActiveKey {
 /** The code an append fails with when the key its record names was rotated or revoked before it could be recorded. */
 export const KEY_NOT_CURRENT = 'ERR_KEY_NOT_CURRENT'
 
+/** A query that compiles once, however often it is asked to. */
+function compiledOnce(query: Compilable): Compilable {
+  const compiled = query.compile()
+  return { compile: () => compiled }
+}
+
 export interface SigningKeysOptions {
   kek: Buffer
   maxAgeMs: number
@@ -150,13 +156,15 @@ export function createSigningKeys(handle: DatabaseHandle, options: SigningKeysOp
       precondition = {
         keyId,
         until,
-        query: handle.db
-          .selectFrom('signing_keys')
-          .select('key_id')
-          .where('key_id', '=', keyId)
-          .where('retired_at', 'is', null)
-          .where('revoked_at', 'is', null)
-          .where('created_at', '>', new Date(until - options.maxAgeMs).toISOString()),
+        query: compiledOnce(
+          handle.db
+            .selectFrom('signing_keys')
+            .select('key_id')
+            .where('key_id', '=', keyId)
+            .where('retired_at', 'is', null)
+            .where('revoked_at', 'is', null)
+            .where('created_at', '>', new Date(until - options.maxAgeMs).toISOString()),
+        ),
         code: KEY_NOT_CURRENT,
         message: `the signing key ${keyId} was rotated or revoked`,
       }

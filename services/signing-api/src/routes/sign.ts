@@ -4,7 +4,13 @@
 // audits it. Each caller may ask for its own purpose only: a compromised
 // bucket-api cannot get a key attested, nor identity-api a receipt.
 import { randomUUID } from 'node:crypto'
-import { AuditPreconditionFailed, appendAuditEntry, HttpProblem, type ServiceApp } from '@docs-mesh/platform'
+import {
+  AuditPreconditionFailed,
+  appendAuditEntry,
+  HttpProblem,
+  prepareQuery,
+  type ServiceApp,
+} from '@docs-mesh/platform'
 import Type from 'typebox'
 import { KEY_NOT_CURRENT, type SigningKeys } from '../keys/signing-keys.ts'
 
@@ -34,6 +40,26 @@ export interface SignRouteOptions {
 }
 
 export function signRoutes(app: ServiceApp, options: SignRouteOptions): void {
+  const db = app.database.db
+  // Built and compiled once; each request binds its values.
+  const insertRecord = prepareQuery(
+    db,
+    9,
+    (
+      signature_id: string,
+      key_id: string,
+      sha256: string,
+      purpose: string,
+      subject_id: string,
+      user_id: string | null,
+      signature: string,
+      caller: string,
+      signed_at: string,
+    ) =>
+      db
+        .insertInto('signatures')
+        .values({ signature_id, key_id, sha256, purpose, subject_id, user_id, signature, caller, signed_at }),
+  )
   app.post(
     '/sign',
     {
@@ -82,7 +108,19 @@ export function signRoutes(app: ServiceApp, options: SignRouteOptions): void {
             },
             {
               requires: [options.keys.stillCurrent(keyId)],
-              writes: [app.database.db.insertInto('signatures').values(record)],
+              writes: [
+                insertRecord.bind(
+                  record.signature_id,
+                  record.key_id,
+                  record.sha256,
+                  record.purpose,
+                  record.subject_id,
+                  record.user_id,
+                  record.signature,
+                  record.caller,
+                  record.signed_at,
+                ),
+              ],
             },
           )
         } catch (error) {
