@@ -140,34 +140,58 @@ export class GroupCommitter {
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, MAX_BATCH)
-      await this.#commit(batch)
+    let batch = this.#next()
+    let written = batch && this.#write(batch)
+    while (batch && written) {
+      let outcomes: ItemOutcome[] | null = null
+      try {
+        outcomes = await written
+      } catch (error) {
+        await this.#failed(batch, error)
+      }
+      // The next batch goes to the writer before this one's callers are
+      // answered, so it commits while the event loop writes their responses.
+      const done = batch
+      batch = this.#next()
+      written = batch && this.#write(batch)
+      if (outcomes) this.#settle(done, outcomes)
     }
     this.#draining = null
   }
 
-  async #commit(batch: Waiter[]): Promise<void> {
-    let outcomes: ItemOutcome[]
-    try {
-      outcomes = await this.#writer.write(
-        batch.map(({ type, data, requires, writes }) => ({ type, data, requires, writes })),
-      )
-    } catch (error) {
-      // A writer that died may have committed the batch or not: fail it, never write it twice.
-      if (batch.length === 1 || (error as { code?: unknown }).code === 'ERR_AUDIT_UNAVAILABLE') {
-        for (const waiter of batch) waiter.reject(error)
-        return
-      }
-      // The transaction rolled back whole; each entry goes again alone, in
-      // order, so only the one at fault fails.
-      for (const waiter of batch) await this.#commit([waiter])
-      return
-    }
+  #next(): Waiter[] | null {
+    return this.#queue.length > 0 ? this.#queue.splice(0, MAX_BATCH) : null
+  }
+
+  #write(batch: Waiter[]): Promise<ItemOutcome[]> {
+    return this.#writer.write(
+      batch.map(({ type, data, requires, writes }) => ({ type, data, requires, writes })),
+    )
+  }
+
+  #settle(batch: Waiter[], outcomes: ItemOutcome[]): void {
     for (const [i, waiter] of batch.entries()) {
       const outcome = outcomes[i] as ItemOutcome
       if ('entry' in outcome) waiter.resolve(outcome.entry)
       else waiter.reject(new AuditPreconditionFailed(outcome.refused.code, outcome.refused.message))
+    }
+  }
+
+  /** A batch whose transaction failed (nothing of it committed), or whose writer died. */
+  async #failed(batch: Waiter[], error: unknown): Promise<void> {
+    // A writer that died may have committed the batch or not: fail it, never write it twice.
+    if (batch.length === 1 || (error as { code?: unknown }).code === 'ERR_AUDIT_UNAVAILABLE') {
+      for (const waiter of batch) waiter.reject(error)
+      return
+    }
+    // The transaction rolled back whole; each entry goes again alone, in
+    // order and before the next batch, so only the one at fault fails.
+    for (const waiter of batch) {
+      try {
+        this.#settle([waiter], await this.#write([waiter]))
+      } catch (alone) {
+        await this.#failed([waiter], alone)
+      }
     }
   }
 }

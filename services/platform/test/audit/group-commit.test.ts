@@ -99,6 +99,31 @@ describe.each(testDatabaseKinds(process.env))('audit group commit on %s', (kind)
     expect((await signatureIds()).sort()).toEqual(Array.from({ length: 200 }, (_, i) => `sig-${i}`).sort())
   })
 
+  it('sends the next batch to the writer before answering the callers of the one that committed', async () => {
+    const committer = groupCommitterOf(handle)
+    const write = committer.writer.write.bind(committer.writer)
+    const events: string[] = []
+    vi.spyOn(committer.writer, 'write').mockImplementation((batch) => {
+      events.push(`write ${batch.map((b) => (JSON.parse(b.data) as { i: number }).i).join(',')}`)
+      return write(batch)
+    })
+    const item = (i: number) => ({
+      type: 'test.append',
+      data: JSON.stringify({ i }),
+      requires: [],
+      writes: [],
+    })
+    // The committer's own promise, as the caller's code sees it settle.
+    const first = committer.append(item(0)).then(() => {
+      events.push('answered 0')
+    })
+    await turnsUntil(() => events.length > 0)
+    // Queued while the first batch is being written: the next batch.
+    const second = committer.append(item(1))
+    await Promise.all([first, second])
+    expect(events).toEqual(['write 0', 'write 1', 'answered 0'])
+  })
+
   it('fails only the entry at fault: its batch-mates commit, nothing of it does', async () => {
     await record('taken')(handle.db).execute()
     const results = await Promise.allSettled(
