@@ -22,25 +22,15 @@
 // the event loop; on PostgreSQL (and an in-memory SQLite database, which no
 // second connection can open), in a Kysely transaction on the handle, whose
 // commit is a round trip during which the event loop runs anyway.
-import { CompiledQuery, sql } from 'kysely'
 import type { DatabaseHandle } from '../db/connect.ts'
 import type { AuditEntryTable } from '../db/schema.ts'
-import {
-  AuditPreconditionFailed,
-  type BatchItem,
-  type BatchWriter,
-  type ItemOutcome,
-  statementKey,
-} from './batch.ts'
-import { nextEntry } from './chain-link.ts'
+import { AuditPreconditionFailed, type BatchItem, type BatchWriter, type ItemOutcome } from './batch.ts'
+import { KyselyBatchWriter } from './kysely-batch-writer.ts'
 import { SqliteWriterThread } from './sqlite-writer-thread.ts'
-
-// An arbitrary constant naming the audit chain's advisory lock.
-const AUDIT_LOCK_KEY = 0x617564_6974
 
 /**
  * Entries per transaction at most: 7 bound parameters each, far below SQLite's
- * and PostgreSQL's limits for the one multi-row insert a batch ends with.
+ * and PostgreSQL's limits for the one multi-row insert a Kysely batch ends with.
  */
 export const MAX_BATCH = 256
 
@@ -48,62 +38,6 @@ interface Waiter extends BatchItem {
   resolve(entry: AuditEntryTable): void
   reject(error: unknown): void
 }
-
-/** A batch in a Kysely transaction on the handle's own connection. */
-class KyselyBatchWriter implements BatchWriter {
-  readonly #handle: DatabaseHandle
-
-  constructor(handle: DatabaseHandle) {
-    this.#handle = handle
-  }
-
-  write(batch: readonly BatchItem[]): Promise<ItemOutcome[]> {
-    const handle = this.#handle
-    return handle.db.transaction().execute(async (trx) => {
-      if (handle.kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`.execute(trx)
-      let previous = await trx
-        .selectFrom('audit_entries')
-        .select(['id', 'hash'])
-        .orderBy('id', 'desc')
-        .limit(1)
-        .executeTakeFirst()
-      const found = new Map<string, boolean>()
-      const outcomes: ItemOutcome[] = []
-      const entries: AuditEntryTable[] = []
-      for (const item of batch) {
-        let failed = null
-        for (const p of item.requires) {
-          const key = statementKey(p)
-          let ok = found.get(key)
-          if (ok === undefined) {
-            ok = (await trx.executeQuery(raw(p))).rows.length > 0
-            found.set(key, ok)
-          }
-          if (!ok) {
-            failed = p
-            break
-          }
-        }
-        if (failed) {
-          outcomes.push({ refused: { code: failed.code, message: failed.message } })
-          continue
-        }
-        for (const w of item.writes) await trx.executeQuery(raw(w))
-        const entry = nextEntry(previous, item.type, item.data)
-        entries.push(entry)
-        outcomes.push({ entry })
-        previous = entry
-      }
-      if (entries.length > 0) await trx.insertInto('audit_entries').values(entries).execute()
-      return outcomes
-    })
-  }
-
-  async close(): Promise<void> {}
-}
-
-const raw = (s: { sql: string; parameters: readonly unknown[] }) =>
-  CompiledQuery.raw(s.sql, [...s.parameters])
 
 export class GroupCommitter {
   readonly #writer: BatchWriter
