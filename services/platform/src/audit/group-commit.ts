@@ -97,7 +97,8 @@ export class GroupCommitter {
     return this.#queue.length > 0 ? this.#queue.splice(0, MAX_BATCH) : null
   }
 
-  #write(batch: Waiter[]): Promise<ItemOutcome[]> {
+  // Async, so even a writer that throws (a thread that cannot start) fails the batch, not the drain.
+  async #write(batch: Waiter[]): Promise<ItemOutcome[]> {
     return this.#writer.write(
       batch.map(({ type, data, requires, writes }) => ({ type, data, requires, writes })),
     )

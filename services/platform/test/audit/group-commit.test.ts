@@ -124,6 +124,21 @@ describe.each(testDatabaseKinds(process.env))('audit group commit on %s', (kind)
     expect(events).toEqual(['write 0', 'write 1', 'answered 0'])
   })
 
+  it('fails the batch, not the committer, when the writer cannot even start', async () => {
+    const committer = groupCommitterOf(handle)
+    const write = vi.spyOn(committer.writer, 'write').mockImplementation(() => {
+      throw new Error('no thread to be had')
+    })
+    const refused = await Promise.allSettled([
+      appendAuditEntry(handle, { type: 'test.append', data: { i: 0 } }),
+      appendAuditEntry(handle, { type: 'test.append', data: { i: 1 } }),
+    ])
+    expect(refused.map((r) => r.status)).toEqual(['rejected', 'rejected'])
+    expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ message: 'no thread to be had' })
+    write.mockRestore()
+    expect(await appendAuditEntry(handle, { type: 'test.append', data: { i: 2 } })).toMatchObject({ id: 1 })
+  })
+
   it('fails only the entry at fault: its batch-mates commit, nothing of it does', async () => {
     await record('taken')(handle.db).execute()
     const results = await Promise.allSettled(
