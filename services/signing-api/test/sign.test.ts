@@ -2,14 +2,21 @@ import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import {
   appendAuditEntry,
+  connectDatabase,
   entryHashV2,
   type ServiceApp,
   verifyAuditChain,
   verifyCheckpoints,
 } from '@docs-mesh/platform'
-import { createTestDatabase, type TestDatabase, testDatabaseKinds } from '@docs-mesh/platform/testing'
+import {
+  auditWriterThreadOf,
+  createTestDatabase,
+  type TestDatabase,
+  testDatabaseKinds,
+} from '@docs-mesh/platform/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.ts'
 import { loadServiceConfig } from '../src/config.ts'
@@ -242,6 +249,56 @@ describe.each(testDatabaseKinds(process.env))('signing-api on %s', (kind) => {
     expect(byRevoked.map((r) => r.signature_id)).toEqual([first.signature_id])
     expect((await verifyAuditChain(app.database)).valid).toBe(true)
   })
+
+  it.runIf(kind === 'sqlite')(
+    'answers 503 problem+json when the audit writer dies mid-batch, records none of that batch, and signs the next',
+    async () => {
+      await sign({ sha256: digest('warm'), purpose: 'upload_receipt', subject_id: 's' })
+      const writer = auditWriterThreadOf(app.database)
+      if (!writer) throw new Error('no writer thread on SQLite')
+      // Another connection holds the write lock (BEGIN IMMEDIATE), so the batch is in the thread's transaction when it dies.
+      const other = connectDatabase(database.url)
+      let release = () => {}
+      const released = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      let locked = () => {}
+      const holding = new Promise<void>((resolve) => {
+        locked = resolve
+      })
+      const lock = other.db.transaction().execute(async (trx) => {
+        await trx.selectFrom('signing_keys').select('key_id').execute()
+        locked()
+        await released
+      })
+      await holding
+      const pending = Array.from({ length: 8 }, (_, i) =>
+        sign({ sha256: digest(`c${i}`), purpose: 'upload_receipt', subject_id: `crash-${i}` }),
+      )
+      for (let i = 0; i < 10_000 && !writer.busy; i++) await nextTurn()
+      expect(writer.busy).toBe(true)
+      const died = writer.terminate()
+      release()
+      await lock
+      await other.close()
+      await died
+      const responses = await Promise.all(pending)
+      for (const r of responses) {
+        expect(r.statusCode).toBe(503)
+        expect(r.headers['content-type']).toMatch(/^application\/problem\+json/)
+        expect(r.json()).toMatchObject({ status: 503, code: 'ERR_AUDIT_UNAVAILABLE' })
+      }
+      const crashed = await app.database.db
+        .selectFrom('signatures')
+        .select('signature_id')
+        .where('subject_id', 'like', 'crash-%')
+        .execute()
+      expect(crashed).toEqual([])
+      const next = await sign({ sha256: digest('after'), purpose: 'upload_receipt', subject_id: 's' })
+      expect(next.statusCode).toBe(200)
+      expect((await verifyAuditChain(app.database)).valid).toBe(true)
+    },
+  )
 
   it('refuses to start with a key-encryption key that does not open its keys', async () => {
     await expect(build({ KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') })).rejects.toMatchObject({

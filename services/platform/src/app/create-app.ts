@@ -6,7 +6,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import cookie from '@fastify/cookie'
-import helmet, { type FastifyHelmetOptions } from '@fastify/helmet'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, {
@@ -28,6 +27,7 @@ import { refuseNonFiniteNumbers } from './finite-numbers.ts'
 import { clientErrorHandler, frameworkErrors } from './framework-errors.ts'
 import { healthRoutes } from './health-routes.ts'
 import { requestContextPlugin, requestIdFrom } from './request-context.ts'
+import { type SecurityHeaderOptions, securityHeadersPlugin } from './security-headers.ts'
 import type { ServiceDefinition } from './service-definition.ts'
 
 export type ServiceApp = FastifyInstance<
@@ -50,7 +50,8 @@ export interface CreateAppOptions {
   config: BaseConfig
   /** Service version for the OpenAPI document. */
   version?: string
-  helmet?: FastifyHelmetOptions
+  /** Helmet's options for the security headers; they must not depend on the request. */
+  helmet?: SecurityHeaderOptions
   /** false in tests that want silence; otherwise pino at config.LOG_LEVEL. */
   logger?: boolean
   /** Where the log goes instead of stdout (tests read it). */
@@ -141,12 +142,11 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
   refuseNonFiniteNumbers(app)
   await app.register(requestContextPlugin)
   await app.register(cookie)
-  await app.register(
-    helmet,
-    options.helmet ?? {
+  await app.register(securityHeadersPlugin, {
+    helmet: options.helmet ?? {
       contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     },
-  )
+  })
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

@@ -5,9 +5,10 @@
 // Within a process, appends that arrive together share one transaction
 // (group commit, see group-commit.ts); each promise settles once its
 // entry's transaction has committed.
-import type { Kysely } from 'kysely'
+import type { Compilable } from 'kysely'
 import type { DatabaseHandle } from '../db/connect.ts'
-import type { AuditEntryTable, Database } from '../db/schema.ts'
+import type { AuditEntryTable } from '../db/schema.ts'
+import type { Precondition, Statement } from './batch.ts'
 import { canonicalJson } from './entry-hash.ts'
 import { groupCommitterOf } from './group-commit.ts'
 
@@ -20,11 +21,24 @@ export interface AuditEvent {
 
 export interface AppendOptions {
   /**
-   * Writes that commit with the entry or not at all, e.g. the record the
-   * entry audits. Runs in the entry's transaction before the entry; it may
-   * run more than once (see group-commit.ts), so write only through `db`.
+   * Queries (built on the handle's `db`, not run) that must each find a row
+   * in the entry's transaction, e.g. that the key a record names is still
+   * current. Checked before anything of the entry is written; when one finds
+   * nothing, the entry is left out and the append rejects with an
+   * AuditPreconditionFailed carrying the given code.
    */
-  with?: (db: Kysely<Database>) => Promise<void>
+  requires?: ReadonlyArray<{ query: Compilable; code: string; message: string }>
+  /**
+   * Writes (built on the handle's `db`, not run) that commit with the entry
+   * or not at all, e.g. the record the entry audits. They run in the entry's
+   * transaction, in order, before the entry is linked.
+   */
+  writes?: readonly Compilable[]
+}
+
+const statementOf = (query: Compilable): Statement => {
+  const { sql, parameters } = query.compile()
+  return { sql, parameters }
 }
 
 export async function appendAuditEntry(
@@ -38,6 +52,9 @@ export async function appendAuditEntry(
   return groupCommitterOf(handle).append({
     type: event.type,
     data: canonicalJson(event.data),
-    with: options.with,
+    requires: (options.requires ?? []).map(
+      (p): Precondition => ({ ...statementOf(p.query), code: p.code, message: p.message }),
+    ),
+    writes: (options.writes ?? []).map(statementOf),
   })
 }

@@ -11,120 +11,123 @@
 // - Durability before the answer. A caller's promise settles only after the
 //   batch's transaction has committed (or failed): nobody is told an entry
 //   exists that the database does not hold.
-// - Failure isolation. When anything in a batch fails, the whole transaction
-//   rolls back (nothing of it reaches the chain) and each entry is tried
-//   again in a transaction of its own, so only the one at fault fails and
-//   its batch-mates are written as if they had come alone.
-import { type Kysely, sql } from 'kysely'
+// - Failure isolation. An entry whose precondition finds nothing is left out
+//   (nothing of it is written) and fails alone. When a statement fails, the
+//   whole transaction rolls back (nothing of it reaches the chain) and each
+//   entry is tried again in a transaction of its own, so only the one at
+//   fault fails and its batch-mates are written as if they had come alone.
+//
+// Where a batch is written: on a SQLite file, by a worker thread with its own
+// connection (sqlite-writer-thread.ts), so the commit's fsync does not stop
+// the event loop; on PostgreSQL (and an in-memory SQLite database, which no
+// second connection can open), in a Kysely transaction on the handle, whose
+// commit is a round trip during which the event loop runs anyway.
 import type { DatabaseHandle } from '../db/connect.ts'
-import type { AuditEntryTable, Database } from '../db/schema.ts'
-import { CURRENT_ENTRY_VERSION, entryHashV2, GENESIS_HASH } from './entry-hash.ts'
-
-// An arbitrary constant naming the audit chain's advisory lock.
-const AUDIT_LOCK_KEY = 0x617564_6974
+import type { AuditEntryTable } from '../db/schema.ts'
+import { AuditPreconditionFailed, type BatchItem, type BatchWriter, type ItemOutcome } from './batch.ts'
+import { KyselyBatchWriter } from './kysely-batch-writer.ts'
+import { SqliteWriterThread } from './sqlite-writer-thread.ts'
 
 /**
  * Entries per transaction at most: 7 bound parameters each, far below SQLite's
- * and PostgreSQL's limits for the one multi-row insert a batch ends with.
+ * and PostgreSQL's limits for the one multi-row insert a Kysely batch ends with.
  */
 export const MAX_BATCH = 256
 
-export interface PendingAppend {
-  type: string
-  /** The payload as canonical JSON. */
-  data: string
-  /**
-   * Writes that must commit with the entry or not at all (the record the
-   * entry audits). Runs inside the batch's transaction, before the entry is
-   * linked; it may run twice (a failed batch is retried entry by entry), so
-   * it must write only through the db it is given.
-   */
-  with?: ((db: Kysely<Database>) => Promise<void>) | undefined
-}
-
-interface Waiter extends PendingAppend {
+interface Waiter extends BatchItem {
   resolve(entry: AuditEntryTable): void
   reject(error: unknown): void
 }
 
 export class GroupCommitter {
-  readonly #handle: DatabaseHandle
+  readonly #writer: BatchWriter
   #queue: Waiter[] = []
-  #scheduled = false
+  #draining: Promise<void> | null = null
+  #closed = false
 
-  constructor(handle: DatabaseHandle) {
-    this.#handle = handle
+  constructor(writer: BatchWriter) {
+    this.#writer = writer
   }
 
-  append(item: PendingAppend): Promise<AuditEntryTable> {
+  /** The writer batches go to (the SQLite writer thread, for tests that make it crash). */
+  get writer(): BatchWriter {
+    return this.#writer
+  }
+
+  append(item: BatchItem): Promise<AuditEntryTable> {
+    if (this.#closed) return Promise.reject(new Error('the database handle is closed'))
     return new Promise((resolve, reject) => {
       this.#queue.push({ ...item, resolve, reject })
-      if (!this.#scheduled) {
-        this.#scheduled = true
-        // After this turn's I/O: every request read in the same poll phase
-        // joins the batch. (better-sqlite3 runs a whole transaction without
-        // yielding to I/O, so starting at once would always batch one.)
-        setImmediate(() => void this.#drain())
-      }
+      // After this turn's I/O: every request read in the same poll phase
+      // joins the batch (and on the handle's own SQLite connection, which
+      // runs a whole transaction without yielding to I/O, starting at once
+      // would always batch one).
+      this.#draining ??= new Promise<void>((done) => setImmediate(done)).then(() => this.#drain())
     })
+  }
+
+  /** Resolves once everything queued has been written (or failed), then stops the writer. */
+  async close(): Promise<void> {
+    this.#closed = true
+    while (this.#draining) await this.#draining
+    await this.#writer.close()
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, MAX_BATCH)
-      await this.#commit(batch)
+    let batch = this.#next()
+    let written = batch && this.#write(batch)
+    while (batch && written) {
+      let outcomes: ItemOutcome[] | null = null
+      try {
+        outcomes = await written
+      } catch (error) {
+        await this.#failed(batch, error)
+      }
+      // The next batch goes to the writer before this one's callers are
+      // answered, so it commits while the event loop writes their responses.
+      const done = batch
+      batch = this.#next()
+      written = batch && this.#write(batch)
+      if (outcomes) this.#settle(done, outcomes)
     }
-    this.#scheduled = false
+    this.#draining = null
   }
 
-  async #commit(batch: Waiter[]): Promise<void> {
-    let entries: AuditEntryTable[]
-    try {
-      entries = await this.#write(batch)
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]?.reject(error)
-        return
-      }
-      // The transaction rolled back whole; each entry goes again alone, in
-      // order, so only the one at fault fails.
-      for (const waiter of batch) await this.#commit([waiter])
+  #next(): Waiter[] | null {
+    return this.#queue.length > 0 ? this.#queue.splice(0, MAX_BATCH) : null
+  }
+
+  // Async, so even a writer that throws (a thread that cannot start) fails the batch, not the drain.
+  async #write(batch: Waiter[]): Promise<ItemOutcome[]> {
+    return this.#writer.write(
+      batch.map(({ type, data, requires, writes }) => ({ type, data, requires, writes })),
+    )
+  }
+
+  #settle(batch: Waiter[], outcomes: ItemOutcome[]): void {
+    for (const [i, waiter] of batch.entries()) {
+      const outcome = outcomes[i] as ItemOutcome
+      if ('entry' in outcome) waiter.resolve(outcome.entry)
+      else waiter.reject(new AuditPreconditionFailed(outcome.refused.code, outcome.refused.message))
+    }
+  }
+
+  /** A batch whose transaction failed (nothing of it committed), or whose writer died. */
+  async #failed(batch: Waiter[], error: unknown): Promise<void> {
+    // A writer that died may have committed the batch or not: fail it, never write it twice.
+    if (batch.length === 1 || (error as { code?: unknown }).code === 'ERR_AUDIT_UNAVAILABLE') {
+      for (const waiter of batch) waiter.reject(error)
       return
     }
-    for (const [i, waiter] of batch.entries()) waiter.resolve(entries[i] as AuditEntryTable)
-  }
-
-  #write(batch: Waiter[]): Promise<AuditEntryTable[]> {
-    const handle = this.#handle
-    return handle.db.transaction().execute(async (trx) => {
-      if (handle.kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`.execute(trx)
-      const head = await trx
-        .selectFrom('audit_entries')
-        .select(['id', 'hash'])
-        .orderBy('id', 'desc')
-        .limit(1)
-        .executeTakeFirst()
-      let id = head?.id ?? 0
-      let prevHash = head?.hash ?? GENESIS_HASH
-      const entries: AuditEntryTable[] = []
-      for (const item of batch) {
-        if (item.with) await item.with(trx)
-        const createdAt = new Date().toISOString()
-        const hash = entryHashV2(prevHash, item.type, item.data, createdAt)
-        entries.push({
-          id: ++id,
-          type: item.type,
-          data: item.data,
-          created_at: createdAt,
-          prev_hash: prevHash,
-          hash,
-          version: CURRENT_ENTRY_VERSION,
-        })
-        prevHash = hash
+    // The transaction rolled back whole; each entry goes again alone, in
+    // order and before the next batch, so only the one at fault fails.
+    for (const waiter of batch) {
+      try {
+        this.#settle([waiter], await this.#write([waiter]))
+      } catch (alone) {
+        await this.#failed([waiter], alone)
       }
-      await trx.insertInto('audit_entries').values(entries).execute()
-      return entries
-    })
+    }
   }
 }
 
@@ -134,8 +137,14 @@ const committers = new WeakMap<DatabaseHandle, GroupCommitter>()
 export function groupCommitterOf(handle: DatabaseHandle): GroupCommitter {
   let committer = committers.get(handle)
   if (!committer) {
-    committer = new GroupCommitter(handle)
-    committers.set(handle, committer)
+    const writer =
+      handle.sqliteFile !== null
+        ? new SqliteWriterThread(handle.sqliteFile, handle.busyTimeoutMs)
+        : new KyselyBatchWriter(handle)
+    const created = new GroupCommitter(writer)
+    committer = created
+    committers.set(handle, created)
+    handle.onClose(() => created.close())
   }
   return committer
 }

@@ -1,4 +1,5 @@
 export { type AppendOptions, type AuditEntry, type AuditEvent, appendAuditEntry } from './append-entry.ts'
+export { AuditPreconditionFailed } from './batch.ts'
 export {
   type CheckpointProblem,
   type CheckpointVerification,

@@ -1,22 +1,27 @@
 // Opens the shared database: PostgreSQL for a postgres:// URL, otherwise a
 // SQLite file (WAL, busy timeout) so development and tests need no server.
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import SQLite from 'better-sqlite3'
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
+import { DEFAULT_BUSY_TIMEOUT_MS, openSqlite } from './open-sqlite.ts'
 import type { Database } from './schema.ts'
 import { CrossProcessSqliteDialect } from './sqlite-dialect.ts'
-import { cachePreparedStatements } from './statement-cache.ts'
 
 export type DatabaseKind = 'sqlite' | 'postgres'
 
 export interface DatabaseHandle {
   db: Kysely<Database>
   kind: DatabaseKind
+  /**
+   * The SQLite file, for another connection to it (the audit writer's thread);
+   * null on PostgreSQL and for an in-memory database, which no other connection can share.
+   */
+  sqliteFile: string | null
+  busyTimeoutMs: number
   /** Whether the database answers a trivial query. */
   ping(): Promise<boolean>
   close(): Promise<void>
+  /** Runs before the database closes, in the order added: what was built on the handle stops first. */
+  onClose(hook: () => Promise<void>): void
 }
 
 export const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//i.test(url)
@@ -26,16 +31,19 @@ export function connectDatabase(
   options: { poolSize?: number; busyTimeoutMs?: number } = {},
 ): DatabaseHandle {
   const kind: DatabaseKind = isPostgresUrl(url) ? 'postgres' : 'sqlite'
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS
   const dialect =
     kind === 'postgres'
       ? new PostgresDialect({ pool: openPool(url, options.poolSize ?? 10) })
-      : new CrossProcessSqliteDialect({
-          database: async () => openSqlite(url, options.busyTimeoutMs ?? 10_000),
-        })
+      : new CrossProcessSqliteDialect({ database: async () => openSqlite(url, busyTimeoutMs) })
   const db = new Kysely<Database>({ dialect })
+  const closing: Array<() => Promise<void>> = []
+  let closed: Promise<void> | null = null
   return {
     db,
     kind,
+    sqliteFile: kind === 'sqlite' && url !== ':memory:' ? url : null,
+    busyTimeoutMs,
     async ping() {
       try {
         await sql`select 1`.execute(db)
@@ -44,7 +52,16 @@ export function connectDatabase(
         return false
       }
     },
-    close: () => db.destroy(),
+    close() {
+      closed ??= (async () => {
+        for (const hook of closing) await hook()
+        await db.destroy()
+      })()
+      return closed
+    },
+    onClose(hook) {
+      closing.push(hook)
+    },
   }
 }
 
@@ -54,13 +71,4 @@ function openPool(url: string, max: number): pg.Pool {
   // the process; the pool drops it and the next query reconnects.
   pool.on('error', () => {})
   return pool
-}
-
-function openSqlite(path: string, busyTimeoutMs: number): SQLite.Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const database = new SQLite(path, { timeout: busyTimeoutMs })
-  database.pragma('journal_mode = WAL')
-  database.pragma('synchronous = FULL')
-  database.pragma('foreign_keys = ON')
-  return cachePreparedStatements(database)
 }

@@ -1,3 +1,4 @@
+export { auditWriterThreadOf } from './audit-writer.ts'
 export { startHealthStub } from './health-stub.ts'
 export { type MeshHop, startMeshHop } from './mesh-hop.ts'
 export { hasCommand, requireFor } from './required-tool.ts'

@@ -1,7 +1,7 @@
 // W3C Trace Context: keep the caller's trace id, or start a trace, and give
 // each outbound call its own parent id so the hops line up in a tracer.
 // https://www.w3.org/TR/trace-context/#traceparent-header
-import { randomBytes } from 'node:crypto'
+import { randomHex } from './random-ids.ts'
 
 export interface TraceContext {
   traceId: string
@@ -22,13 +22,13 @@ export function parseTraceparent(header: string | undefined): TraceContext | nul
 export function continueTrace(incoming: string | undefined): TraceContext {
   const parent = parseTraceparent(incoming)
   return {
-    traceId: parent?.traceId ?? randomBytes(16).toString('hex'),
-    spanId: randomBytes(8).toString('hex'),
+    traceId: parent?.traceId ?? randomHex(16),
+    spanId: randomHex(8),
     flags: parent?.flags ?? '01',
   }
 }
 
 /** The traceparent for a call made from within `context`: same trace, new parent id. */
 export function childTraceparent(context: TraceContext): string {
-  return `00-${context.traceId}-${randomBytes(8).toString('hex')}-${context.flags}`
+  return `00-${context.traceId}-${randomHex(8)}-${context.flags}`
 }

@@ -82,6 +82,23 @@ describe.each(testDatabaseKinds(process.env))('service app on %s', (kind) => {
     })
   })
 
+  it('puts the security headers on every response, problems and errors included', async () => {
+    const responses = await Promise.all([
+      app.inject({ method: 'GET', url: '/health' }),
+      app.inject({ method: 'GET', url: '/nope' }),
+      app.inject({ method: 'GET', url: '/buckets/problem' }),
+      app.inject({ method: 'GET', url: '/buckets/crash' }),
+    ])
+    expect(responses.map((r) => r.statusCode)).toEqual([200, 404, 410, 500])
+    for (const res of responses) {
+      expect(res.headers['content-security-policy']).toContain("default-src 'none'")
+      expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'")
+      expect(res.headers['x-content-type-options']).toBe('nosniff')
+      expect(res.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains')
+      expect(res.headers['referrer-policy']).toBe('no-referrer')
+    }
+  })
+
   it('passes a thrown problem through with its code and headers', async () => {
     const res = await app.inject({ method: 'GET', url: '/buckets/problem' })
     expect(res.statusCode).toBe(410)

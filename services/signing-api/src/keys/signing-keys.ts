@@ -9,15 +9,8 @@ import {
   randomUUID,
   sign,
 } from 'node:crypto'
-import {
-  appendAuditEntry,
-  type Database,
-  type DatabaseHandle,
-  HttpProblem,
-  open,
-  seal,
-} from '@docs-mesh/platform'
-import type { Kysely } from 'kysely'
+import { appendAuditEntry, type DatabaseHandle, HttpProblem, open, seal } from '@docs-mesh/platform'
+import type { Compilable } from 'kysely'
 
 export interface ActiveKey {
   keyId: string
@@ -25,9 +18,13 @@ export interface ActiveKey {
   createdAt: Date
 }
 
-/** The key a signature was made with was rotated or revoked before the signature could be recorded. */
-export class KeyNotCurrentError extends Error {
-  readonly code = 'ERR_KEY_NOT_CURRENT'
+/** The code an append fails with when the key its record names was rotated or revoked before it could be recorded. */
+export const KEY_NOT_CURRENT = 'ERR_KEY_NOT_CURRENT'
+
+/** A query that compiles once, however often it is asked to. */
+function compiledOnce(query: Compilable): Compilable {
+  const compiled = query.compile()
+  return { compile: () => compiled }
 }
 
 export interface SigningKeysOptions {
@@ -126,8 +123,8 @@ export function createSigningKeys(handle: DatabaseHandle, options: SigningKeysOp
 
   /**
    * Signs with the key in memory, without asking the database first: for a
-   * signature that is recorded in a transaction that calls assertCurrent, so
-   * a key rotated or revoked meanwhile is caught before anything commits.
+   * signature recorded with `stillCurrent(keyId)` as its precondition, so a
+   * key rotated or revoked meanwhile is caught before anything commits.
    */
   async function signBytesUnchecked(data: Buffer): Promise<{ keyId: string; signature: string }> {
     const young = cached && now().getTime() - cached.createdAt.getTime() < options.maxAgeMs
@@ -144,32 +141,48 @@ export function createSigningKeys(handle: DatabaseHandle, options: SigningKeysOp
 
   let loading: Promise<ActiveKey> | null = null
 
-  // One look per key per transaction: a batch of signatures shares it.
-  const confirmed = new WeakMap<object, Map<string, Promise<void>>>()
+  /**
+   * The precondition of a record signed by keyId (see appendAuditEntry's
+   * `requires`): in the record's transaction the key is neither retired nor
+   * revoked nor past its maximum age. Built once per key and second, so a
+   * batch of signatures by one key shares one look; the age limit it checks
+   * is the one a second from now, so a key is refused up to a second early,
+   * never late.
+   */
+  function stillCurrent(keyId: string) {
+    const t = now().getTime()
+    if (precondition?.keyId !== keyId || t >= precondition.until) {
+      const until = t + 1000
+      precondition = {
+        keyId,
+        until,
+        query: compiledOnce(
+          handle.db
+            .selectFrom('signing_keys')
+            .select('key_id')
+            .where('key_id', '=', keyId)
+            .where('retired_at', 'is', null)
+            .where('revoked_at', 'is', null)
+            .where('created_at', '>', new Date(until - options.maxAgeMs).toISOString()),
+        ),
+        code: KEY_NOT_CURRENT,
+        message: `the signing key ${keyId} was rotated or revoked`,
+      }
+    }
+    return precondition
+  }
 
-  /** Throws KeyNotCurrentError (and forgets the key) unless keyId is still neither retired, revoked nor too old, as db sees it. */
-  function assertCurrent(db: Kysely<Database>, keyId: string): Promise<void> {
-    let checks = confirmed.get(db)
-    if (!checks) {
-      checks = new Map()
-      confirmed.set(db, checks)
-    }
-    let check = checks.get(keyId)
-    if (!check) {
-      check = (async () => {
-        const row = await db
-          .selectFrom('signing_keys')
-          .select(['created_at', 'retired_at', 'revoked_at'])
-          .where('key_id', '=', keyId)
-          .executeTakeFirst()
-        const young = row && now().getTime() - new Date(row.created_at).getTime() < options.maxAgeMs
-        if (young && row.retired_at === null && row.revoked_at === null) return
-        if (cached?.keyId === keyId) cached = null
-        throw new KeyNotCurrentError(`the signing key ${keyId} was rotated or revoked`)
-      })()
-      checks.set(keyId, check)
-    }
-    return check
+  let precondition: {
+    keyId: string
+    until: number
+    query: Compilable
+    code: string
+    message: string
+  } | null = null
+
+  /** The key is not to be used again: the next signature loads the current one. */
+  function forget(keyId: string): void {
+    if (cached?.keyId === keyId) cached = null
   }
 
   async function publicKeyOf(keyId: string): Promise<KeyObject> {
@@ -182,7 +195,7 @@ export function createSigningKeys(handle: DatabaseHandle, options: SigningKeysOp
     return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: row.public_key }, format: 'jwk' })
   }
 
-  return { active, rotate, signBytes, signBytesUnchecked, assertCurrent, publicKeyOf }
+  return { active, rotate, signBytes, signBytesUnchecked, stillCurrent, forget, publicKeyOf }
 }
 
 export type SigningKeys = ReturnType<typeof createSigningKeys>

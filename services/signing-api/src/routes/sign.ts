@@ -4,9 +4,15 @@
 // audits it. Each caller may ask for its own purpose only: a compromised
 // bucket-api cannot get a key attested, nor identity-api a receipt.
 import { randomUUID } from 'node:crypto'
-import { appendAuditEntry, HttpProblem, type ServiceApp } from '@docs-mesh/platform'
+import {
+  AuditPreconditionFailed,
+  appendAuditEntry,
+  HttpProblem,
+  prepareQuery,
+  type ServiceApp,
+} from '@docs-mesh/platform'
 import Type from 'typebox'
-import { KeyNotCurrentError, type SigningKeys } from '../keys/signing-keys.ts'
+import { KEY_NOT_CURRENT, type SigningKeys } from '../keys/signing-keys.ts'
 
 export const SignRequest = Type.Object(
   {
@@ -34,6 +40,26 @@ export interface SignRouteOptions {
 }
 
 export function signRoutes(app: ServiceApp, options: SignRouteOptions): void {
+  const db = app.database.db
+  // Built and compiled once; each request binds its values.
+  const insertRecord = prepareQuery(
+    db,
+    9,
+    (
+      signature_id: string,
+      key_id: string,
+      sha256: string,
+      purpose: string,
+      subject_id: string,
+      user_id: string | null,
+      signature: string,
+      caller: string,
+      signed_at: string,
+    ) =>
+      db
+        .insertInto('signatures')
+        .values({ signature_id, key_id, sha256, purpose, subject_id, user_id, signature, caller, signed_at }),
+  )
   app.post(
     '/sign',
     {
@@ -81,14 +107,27 @@ export function signRoutes(app: ServiceApp, options: SignRouteOptions): void {
               },
             },
             {
-              with: async (db) => {
-                await options.keys.assertCurrent(db, keyId)
-                await db.insertInto('signatures').values(record).execute()
-              },
+              requires: [options.keys.stillCurrent(keyId)],
+              writes: [
+                insertRecord.bind(
+                  record.signature_id,
+                  record.key_id,
+                  record.sha256,
+                  record.purpose,
+                  record.subject_id,
+                  record.user_id,
+                  record.signature,
+                  record.caller,
+                  record.signed_at,
+                ),
+              ],
             },
           )
         } catch (error) {
-          if (error instanceof KeyNotCurrentError && attempt < 2) continue
+          if (error instanceof AuditPreconditionFailed && error.code === KEY_NOT_CURRENT) {
+            options.keys.forget(keyId)
+            if (attempt < 2) continue
+          }
           throw error
         }
         return { signature_id: record.signature_id, signature, key_id: keyId, signed_at: record.signed_at }

@@ -7,7 +7,13 @@
 // says it was made for the purpose `key_attestation` at identity-api's request:
 // a digest signed for anything else, or for another caller, attests nothing.
 import { verify } from 'node:crypto'
-import { HttpProblem, keyAttestationDigest, type ServiceApp, type UserKeyTable } from '@docs-mesh/platform'
+import {
+  HttpProblem,
+  keyAttestationDigest,
+  prepareQuery,
+  type ServiceApp,
+  type UserKeyTable,
+} from '@docs-mesh/platform'
 import Type from 'typebox'
 import { createPublicKeyCache } from '../keys/public-key-cache.ts'
 
@@ -77,16 +83,34 @@ export interface VerifyRouteOptions {
 
 export function verifyRoutes(app: ServiceApp, options: VerifyRouteOptions): void {
   const ed25519 = createPublicKeyCache()
+  // Every request reads its key afresh (a revocation counts from the next
+  // one); the queries themselves are built and compiled once.
+  const db = app.database.db
+  const platformKey = prepareQuery(db, 1, (keyId: string) =>
+    db
+      .selectFrom('signing_keys')
+      // Not the sealed private key: it is not verification's, and it is the row's bulk.
+      .select(['key_id', 'public_key', 'created_at', 'retired_at', 'revoked_at'])
+      .where('key_id', '=', keyId),
+  )
+  const userKey = prepareQuery(db, 1, (keyId: string) =>
+    db.selectFrom('user_keys').selectAll().where('id', '=', keyId),
+  )
+  const attestation = prepareQuery(db, 1, (signatureId: string) =>
+    db
+      .selectFrom('signatures')
+      .select(['key_id', 'sha256', 'purpose', 'subject_id', 'signature', 'caller'])
+      .where('signature_id', '=', signatureId),
+  )
+  const attestingKey = prepareQuery(db, 1, (keyId: string) =>
+    db.selectFrom('signing_keys').select(['public_key', 'revoked_at']).where('key_id', '=', keyId),
+  )
 
   /** The platform's signature over the user key's registration statement, checked against its platform key. */
   async function attested(key: UserKeyTable): Promise<boolean> {
     const digest = keyAttestationDigest(key)
     if (digest !== key.attestation_sha256) return false
-    const record = await app.database.db
-      .selectFrom('signatures')
-      .select(['key_id', 'sha256', 'purpose', 'subject_id', 'signature', 'caller'])
-      .where('signature_id', '=', key.attestation_signature_id)
-      .executeTakeFirst()
+    const [record] = await attestation.run(key.attestation_signature_id)
     if (
       record?.purpose !== 'key_attestation' ||
       record.caller !== options.attestationCaller ||
@@ -96,11 +120,7 @@ export function verifyRoutes(app: ServiceApp, options: VerifyRouteOptions): void
       record.signature !== key.attestation_signature
     )
       return false
-    const platform = await app.database.db
-      .selectFrom('signing_keys')
-      .select(['public_key', 'revoked_at'])
-      .where('key_id', '=', key.attestation_key_id)
-      .executeTakeFirst()
+    const [platform] = await attestingKey.run(key.attestation_key_id)
     if (!platform || platform.revoked_at !== null) return false
     const signature = Buffer.from(key.attestation_signature, 'base64url')
     return (
@@ -110,18 +130,9 @@ export function verifyRoutes(app: ServiceApp, options: VerifyRouteOptions): void
   }
 
   async function findKey(keyId: string) {
-    const platform = await app.database.db
-      .selectFrom('signing_keys')
-      // Not the sealed private key: it is not verification's, and it is the row's bulk.
-      .select(['key_id', 'public_key', 'created_at', 'retired_at', 'revoked_at'])
-      .where('key_id', '=', keyId)
-      .executeTakeFirst()
+    const [platform] = await platformKey.run(keyId)
     if (platform) return { owner: 'platform' as const, platform }
-    const user = await app.database.db
-      .selectFrom('user_keys')
-      .selectAll()
-      .where('id', '=', keyId)
-      .executeTakeFirst()
+    const [user] = await userKey.run(keyId)
     return user ? { owner: 'user' as const, user } : null
   }
 
