@@ -1,17 +1,27 @@
 // pnpm dev's client build (scripts/vite-build-when-changed.ts, from start:dev): built when missing or when
-// an input changed, skipped when nothing did (issue 15: start-up time).
+// an input changed, skipped when nothing did (issue 15: start-up time). Run on a copy of the
+// frontend's sources: a running pnpm dev (or the e2e and browser suites beside this one in CI)
+// watches the real ones and serves the real build, and must not see either change.
 import { execFile } from 'node:child_process'
-import { statSync, utimesSync } from 'node:fs'
+import { cpSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
 const script = fileURLToPath(new URL('../../scripts/vite-build-when-changed.ts', import.meta.url))
 const frontend = fileURLToPath(new URL('..', import.meta.url))
-const builtPage = fileURLToPath(new URL('../dist/dev-client/index.html', import.meta.url))
-const aSource = fileURLToPath(new URL('../index.html', import.meta.url))
-const build = () => run(process.execPath, [script, frontend, 'dist/dev-client'])
+const copy = mkdtempSync(join(tmpdir(), 'dev-client-'))
+for (const input of ['src', 'index.html', 'vite.config.ts', 'package.json'])
+  cpSync(join(frontend, input), join(copy, input), { recursive: true })
+symlinkSync(join(frontend, 'node_modules'), join(copy, 'node_modules'))
+afterAll(() => rmSync(copy, { recursive: true, force: true }))
+
+const builtPage = join(copy, 'dist/dev-client/index.html')
+const aSource = join(copy, 'index.html')
+const build = () => run(process.execPath, [script, copy, 'dist/dev-client'])
 const builtAt = () => statSync(builtPage).mtimeMs
 
 describe('the dev client build', () => {

@@ -41,6 +41,15 @@ function processesUsing(dir: string): number[] {
   return pids
 }
 
+/** A process's command line, for a message. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()
+  } catch {
+    return 'gone'
+  }
+}
+
 interface Run {
   child: ChildProcess
   dir: string
@@ -235,7 +244,9 @@ describe('mesh dev supervision', () => {
       expect((await call(victim.path)).status, victim.what).toBe(200)
       const pids = victim.pids()
       expect(pids.length, victim.what).toBeGreaterThan(0)
-      const othersBefore = processesUsing(run.dir).filter((pid) => !pids.includes(pid))
+      const othersBefore = processesUsing(run.dir)
+        .filter((pid) => !pids.includes(pid))
+        .map((pid) => ({ pid, command: commandOf(pid) }))
 
       // Traffic throughout, 4 requests at a time; the kill lands in the middle of it.
       const seen: Array<{ status: number; body: string; server: string | null }> = []
@@ -273,8 +284,8 @@ describe('mesh dev supervision', () => {
       }
       // The system never restarted; nothing else was touched.
       expect(run.child.exitCode).toBe(null)
-      for (const pid of othersBefore)
-        expect(existsSync(`/proc/${pid}`), `${victim.what}: pid ${pid}`).toBe(true)
+      for (const { pid, command } of othersBefore)
+        expect(existsSync(`/proc/${pid}`), `${victim.what}: pid ${pid} (${command})`).toBe(true)
     }
     await dispatcher.close()
   }, 600_000)
