@@ -7,7 +7,16 @@
 // touched file means a rebuild.
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -41,16 +50,42 @@ if (!pkgArg || !outDir) {
 const pkg = resolve(pkgArg)
 const stamp = join(pkg, outDir, '.build-inputs')
 const current = fingerprint(pkg)
-const built = existsSync(stamp) ? readFileSync(stamp, 'utf8') : null
-if (built !== current || !existsSync(join(pkg, outDir, 'index.html'))) {
-  const vite = spawnSync(
-    join(pkg, 'node_modules/.bin/vite'),
-    ['build', '--logLevel', 'warn', '--outDir', outDir],
-    {
-      cwd: pkg,
-      stdio: 'inherit',
-    },
-  )
-  if (vite.status !== 0) process.exit(vite.status ?? 1)
-  writeFileSync(stamp, current)
+const isBuilt = () =>
+  existsSync(join(pkg, outDir, 'index.html')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === current
+
+// One build at a time: systems starting together (the e2e, browser and supervision
+// suites in CI) would otherwise each empty and rebuild the folder another one serves.
+// The others wait for the build and then find it done. A lock older than two minutes
+// is a build that was killed midway.
+const STALE_MS = 120_000
+const lock = join(pkg, 'node_modules', `.vite-build-${outDir.replaceAll('/', '-')}.lock`)
+let locked = false
+while (!locked && !isBuilt()) {
+  try {
+    closeSync(openSync(lock, 'wx'))
+    locked = true
+  } catch {
+    const since = statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()
+    if (Date.now() - since > STALE_MS) rmSync(lock, { force: true })
+    else await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+try {
+  if (!isBuilt()) {
+    const vite = spawnSync(
+      join(pkg, 'node_modules/.bin/vite'),
+      ['build', '--logLevel', 'warn', '--outDir', outDir],
+      {
+        cwd: pkg,
+        stdio: 'inherit',
+      },
+    )
+    if (vite.status !== 0) process.exitCode = vite.status ?? 1
+    else {
+      writeFileSync(stamp, current)
+      process.stdout.write(`built ${join(pkgArg, outDir)}\n`)
+    }
+  }
+} finally {
+  if (locked) rmSync(lock, { force: true })
 }

@@ -36,4 +36,12 @@ describe('the dev client build', () => {
     await build()
     expect(builtAt()).toBeGreaterThan(first)
   }, 120_000)
+
+  it('builds once when two starts ask at the same time, and both find it built', async () => {
+    rmSync(join(copy, 'dist'), { recursive: true, force: true })
+    const both = await Promise.all([build(), build()])
+    // The script says so when it builds: exactly one of the two did.
+    expect(both.map((r) => r.stdout.includes('built ')).filter(Boolean)).toHaveLength(1)
+    expect(statSync(builtPage).isFile()).toBe(true)
+  }, 120_000)
 })
