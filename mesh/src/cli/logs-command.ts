@@ -6,6 +6,7 @@
 // connect attempts timed out). --follow prints lines as they are written.
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync, watch } from 'node:fs'
 import { basename, join } from 'node:path'
+import { isDenial, parseAccessLogLine } from '../console/access-log.ts'
 import { UsageError } from './usage-error.ts'
 
 export interface LogsArgs {
@@ -15,12 +16,10 @@ export interface LogsArgs {
   follow: boolean
 }
 
-/** An access-log line of a call the mesh refused: RBAC's details, or a connect timeout after every retry. */
+/** An access-log line of a call the mesh refused, as the console tells them (console/access-log.ts). */
 export function isDeniedLine(line: string): boolean {
-  return (
-    line.includes(' rbac_access_denied_matched_policy[') ||
-    / UF,URX upstream_reset_before_response_started\{connection_timeout\} /.test(line)
-  )
+  const entry = parseAccessLogLine(line, '')
+  return entry !== null && isDenial(entry)
 }
 
 interface Tail {

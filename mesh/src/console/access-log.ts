@@ -16,34 +16,14 @@
 // matched.
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs'
 import { join } from 'node:path'
+import type { AccessLogEntry as WrittenAccessLogEntry } from '../telemetry/access-log.ts'
 
-export interface AccessLogEntry {
+/** A line as read back: the fields the proxies write (telemetry/access-log.ts), and what the console derives. */
+export interface AccessLogEntry extends Omit<WrittenAccessLogEntry, 'startTime' | 'upstreamServiceTime'> {
   /** The file's workload (the proxy that wrote the line). */
   workload: string
   startTime: string
-  method: string
-  path: string
-  protocol: string
-  responseCode: number
-  responseFlags: string
-  responseCodeDetails: string
-  connectionTerminationDetails: string
-  upstreamTransportFailureReason: string
-  bytesReceived: number
-  bytesSent: number
-  durationMs: number
   upstreamServiceTimeMs: number | null
-  forwardedFor: string
-  userAgent: string
-  requestId: string
-  authority: string
-  upstreamHost: string
-  upstreamCluster: string
-  upstreamLocalAddress: string
-  downstreamLocalAddress: string
-  downstreamRemoteAddress: string
-  requestedServerName: string
-  routeName: string
   /** The policy an RBAC denial names, read off the details; null for any other line. */
   rbac: { policy: string | null; rule: number | null } | null
   /** The line as written. */
@@ -135,7 +115,17 @@ export interface LogQuery {
   limit: number
 }
 
-const isDenial = (e: AccessLogEntry) => e.rbac !== null || e.responseFlags.split(',').includes('UF')
+/**
+ * A call the mesh refused: an AuthorizationPolicy's 403 (RBAC's details name the
+ * policy), or a connection the NetworkPolicies dropped, as the caller's proxy logs
+ * it after its connect attempts timed out. A connection the destination refused (an
+ * app restarting: UF,URX with `remote_connection_failure`) is not a denial. `mesh logs --denied` and the
+ * console both ask this.
+ */
+export const isDenial = (e: AccessLogEntry): boolean =>
+  e.rbac !== null ||
+  (e.responseFlags.split(',').includes('UF') &&
+    e.responseCodeDetails === 'upstream_reset_before_response_started{connection_timeout}')
 
 /** The newest matching lines across `<logDir>/<workload>.log`, newest first. */
 export function readAccessLogs(

@@ -15,6 +15,9 @@ const DROP =
   '[2026-11-29T03:01:06.016Z] "POST /sign HTTP/1.1" 503 UF,URX upstream_reset_before_response_started{connection_timeout} - "-" 0 114 150 - "-" "-" "b3" "signing-api.docs.svc.cluster.local:8001" "127.0.0.1:41000" outbound|8001||signing-api.docs.svc.cluster.local - 127.0.0.1:41001 127.0.0.1:52002 - default'
 const APP_503 =
   '[2026-11-29T03:01:07.016Z] "GET /health/ready HTTP/1.1" 503 - via_upstream - "-" 0 40 2 1 "-" "-" "b4" "bucket-api.docs.svc.cluster.local:8000" "127.0.0.1:20000" inbound|8000|| - 127.0.0.1:41002 127.0.0.1:52003 - default'
+// The destination refused the connection (its app restarting; docs/observability.md): not a refusal by the mesh.
+const APP_DOWN =
+  '[2026-11-29T03:01:08.016Z] "GET /verify/keys HTTP/1.1" 503 UF,URX upstream_reset_before_response_started{remote_connection_failure,delayed_connect_error:_Connection_refused} - "-" 0 91 1 - "-" "-" "b5" "verification-api.docs.svc.cluster.local:8002" "127.0.0.1:20002" inbound|8002|| - 127.0.0.1:41003 127.0.0.1:52004 - default'
 
 let dir: string | undefined
 afterEach(() => {
@@ -33,7 +36,13 @@ function meshDirWith(logs: Record<string, string[]>): string {
 
 describe('mesh logs', () => {
   it('tells refusals from answers that merely failed', () => {
-    expect([ALLOWED, RBAC, DROP, APP_503].map(isDeniedLine)).toEqual([false, true, true, false])
+    expect([ALLOWED, RBAC, DROP, APP_503, APP_DOWN].map(isDeniedLine)).toEqual([
+      false,
+      true,
+      true,
+      false,
+      false,
+    ])
   })
 
   it('prints every workload’s lines, prefixed, or one workload’s, or only the refusals', async () => {
