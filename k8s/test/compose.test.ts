@@ -14,7 +14,7 @@ import { createServer } from 'node:http'
 import { builtinModules, createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, posix } from 'node:path'
+import { dirname, join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { loadServiceConfig as adminConfig } from '@docs-mesh/admin-api/config'
@@ -606,7 +606,8 @@ describe('the mesh image (Dockerfile, SERVICE=mesh)', () => {
     const out = root('mesh/node_modules/.cache/compose-test-dist')
     rmSync(out, { recursive: true, force: true })
     try {
-      const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+      // TypeScript 7 exports no bin path: its command sits beside its package.json.
+      const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin/tsc')
       // As the build compiles it: the mesh package's typecheck task checks these sources.
       execFileSync(process.execPath, [
         tsc,
