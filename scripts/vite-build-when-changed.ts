@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto'
 import {
   closeSync,
   existsSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -17,7 +18,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs'
-import { join, relative, resolve } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const WORKSPACE = fileURLToPath(new URL('..', import.meta.url))
@@ -53,21 +54,53 @@ const current = fingerprint(pkg)
 const isBuilt = () =>
   existsSync(join(pkg, outDir, 'index.html')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === current
 
-// One build at a time: systems starting together (the e2e, browser and supervision
-// suites in CI) would otherwise each empty and rebuild the folder another one serves.
-// The others wait for the build and then find it done. A lock older than two minutes
-// is a build that was killed midway.
-const STALE_MS = 120_000
-const lock = join(pkg, 'node_modules', `.vite-build-${outDir.replaceAll('/', '-')}.lock`)
+// One build at a time: systems starting together would otherwise each empty and
+// rebuild the folder another one serves. The others wait for the build and then
+// find it done. The lock holds its builder's process id: a builder killed midway
+// (Ctrl-C while a system starts, which the supervision tests do on purpose) leaves
+// a lock nobody holds, and the next start takes it over at once instead of
+// waiting for it to age.
+// Beside the build (not in node_modules, which a copy of the package may share).
+const lock = `${join(pkg, outDir)}.build.lock`
+
+/** The process holding the lock, if it is still alive; null if it is gone (or mid-write, briefly). */
+function holderAlive(): boolean | null {
+  let text: string
+  try {
+    text = readFileSync(lock, 'utf8')
+  } catch {
+    return false
+  }
+  const pid = Number(text)
+  // Created but its id not yet written: a holder a moment old.
+  if (!Number.isInteger(pid) || pid <= 0) return null
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: alive, another user's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+mkdirSync(dirname(lock), { recursive: true })
 let locked = false
+let unknownSince = 0
 while (!locked && !isBuilt()) {
   try {
-    closeSync(openSync(lock, 'wx'))
+    const fd = openSync(lock, 'wx')
+    writeFileSync(fd, String(process.pid))
+    closeSync(fd)
     locked = true
   } catch {
-    const since = statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()
-    if (Date.now() - since > STALE_MS) rmSync(lock, { force: true })
-    else await new Promise((resolve) => setTimeout(resolve, 100))
+    const alive = holderAlive()
+    // An empty lock for over a second: its maker died between creating and writing it.
+    if (alive !== null) unknownSince = 0
+    else if (!unknownSince) unknownSince = Date.now()
+    if (alive === false || (alive === null && Date.now() - unknownSince > 1_000)) {
+      rmSync(lock, { force: true })
+      unknownSince = 0
+    } else await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
 try {

@@ -2,8 +2,18 @@
 // an input changed, skipped when nothing did (issue 15: start-up time). Run on a copy of the
 // frontend's sources: a running pnpm dev (or the e2e and browser suites beside this one in CI)
 // watches the real ones and serves the real build, and must not see either change.
-import { execFile } from 'node:child_process'
-import { cpSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync } from 'node:fs'
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -44,4 +54,20 @@ describe('the dev client build', () => {
     expect(both.map((r) => r.stdout.includes('built ')).filter(Boolean)).toHaveLength(1)
     expect(statSync(builtPage).isFile()).toBe(true)
   }, 120_000)
+
+  it('takes over at once the lock of a build killed midway (Ctrl-C while a system starts)', async () => {
+    rmSync(join(copy, 'dist'), { recursive: true, force: true })
+    const lock = join(copy, 'dist/dev-client.build.lock')
+    const killed = spawn(process.execPath, [script, copy, 'dist/dev-client'], { stdio: 'ignore' })
+    while (!(existsSync(lock) && readFileSync(lock, 'utf8') === String(killed.pid)))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    killed.kill('SIGKILL')
+    await once(killed, 'exit')
+    expect(existsSync(lock)).toBe(true)
+    // The next start builds now; a lock taken as held would keep it waiting past the test's time.
+    const next = await build()
+    expect(next.stdout).toContain('built ')
+    expect(statSync(builtPage).isFile()).toBe(true)
+    expect(existsSync(lock)).toBe(false)
+  }, 60_000)
 })
