@@ -4,7 +4,6 @@
 // their routes to what this returns; tests build it without listening.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { createRequire } from 'node:module'
 import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -26,6 +25,7 @@ import { installErrorHandling, type NotFoundHandler } from './error-handler.ts'
 import { refuseNonFiniteNumbers } from './finite-numbers.ts'
 import { clientErrorHandler, frameworkErrors } from './framework-errors.ts'
 import { healthRoutes } from './health-routes.ts'
+import { prettyStream } from './pretty-logs.ts'
 import { requestContextPlugin, requestIdFrom } from './request-context.ts'
 import { type SecurityHeaderOptions, securityHeadersPlugin } from './security-headers.ts'
 import type { ServiceDefinition } from './service-definition.ts'
@@ -109,17 +109,11 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
               'req.headers["x-forwarded-client-cert"]',
             ],
             serializers: { req: requestForLog },
-            ...(options.logStream ? { stream: options.logStream } : {}),
-            ...(config.LOG_PRETTY
-              ? {
-                  transport: {
-                    // By path: pino would look for it from the file that calls it, which
-                    // under pnpm dev is a bundle in the app's package, not this one.
-                    target: createRequire(import.meta.url).resolve('pino-pretty'),
-                    options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' },
-                  },
-                }
-              : {}),
+            ...(options.logStream
+              ? { stream: options.logStream }
+              : config.LOG_PRETTY
+                ? { stream: await prettyStream() }
+                : {}),
           },
     genReqId: requestIdFrom,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
