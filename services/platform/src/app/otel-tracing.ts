@@ -3,12 +3,16 @@
 // request, child of the traceparent the sidecar in front of the app sent
 // (the sidecar's own span), and the request's trace context moved onto it,
 // so the calls the app makes (upstream-client.ts) continue the same trace.
+import { setTimeout as delay } from 'node:timers/promises'
 import { defaultTextMapGetter, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace'
 import type { FastifyInstance } from 'fastify'
+
+/** How long closing waits for the last spans to reach the collector. */
+const CLOSE_FLUSH_MS = 1_000
 
 export interface AppTracing {
   close(): Promise<void>
@@ -50,6 +54,16 @@ export function traceApp(
     if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
     span.end()
   })
-  // A collector that is gone costs the last spans, never the app's clean exit.
-  return { close: () => provider.shutdown().catch(() => undefined) }
+  // A collector that is gone costs the last spans, never the app's clean exit:
+  // the exporter retries a refused connection for up to its 10 s timeout, and
+  // under pnpm dev the collector (the console, in the supervisor's process) is
+  // gone whenever the supervisor is, so an app outlived a SIGKILLed supervisor
+  // by that long. The flush gets a second; the process exits after close.
+  return {
+    close: () =>
+      Promise.race([
+        provider.shutdown().catch(() => undefined),
+        delay(CLOSE_FLUSH_MS, undefined, { ref: false }),
+      ]),
+  }
 }

@@ -4,6 +4,7 @@
 // when the supervisor dies, even by SIGKILL.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { type AddressInfo, createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -16,10 +17,10 @@ describe('runService under a supervisor', () => {
     for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
   })
 
-  const start = (env: Record<string, string>) => {
+  const start = (env: Record<string, string>, stderr: 'inherit' | 'pipe' = 'inherit') => {
     const child = spawn(process.execPath, ['--import', 'tsx', app], {
       env: { ...process.env, PORT: '0', LOG_LEVEL: 'silent', ...env },
-      stdio: ['pipe', 'pipe', 'inherit'],
+      stdio: ['pipe', 'pipe', stderr],
     })
     children.push(child)
     return child
@@ -75,4 +76,50 @@ describe('runService under a supervisor', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_000))
     expect(child.exitCode).toBe(null)
   }, 60_000)
+
+  // A SIGKILLed supervisor takes the other end of the app's stdout with it, and
+  // under pnpm dev the trace collector too (the console runs in its process).
+  // Closing then logs to a broken pipe and flushes spans nobody takes: pino's
+  // pretty transport (a worker thread) held exit for 10 s, and the span exporter
+  // retried for its 10 s timeout.
+  it.each(['json', 'pretty'])(
+    'exits within seconds when its supervisor dies, its output a broken pipe and its collector gone (%s logs)',
+    async (log) => {
+      const gone = createServer()
+      await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve))
+      const collector = `http://127.0.0.1:${(gone.address() as AddressInfo).port}`
+      await new Promise((resolve) => gone.close(resolve))
+      const child = start(
+        {
+          REPORT_LISTENING: 'true',
+          EXIT_ON_STDIN_CLOSE: 'true',
+          FIXTURE_LOG: log,
+          OTEL_EXPORTER_OTLP_ENDPOINT: collector,
+        },
+        'pipe',
+      )
+      child.stderr?.resume()
+      let port = 0
+      for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
+        const match = /^listening (\{.*\})$/.exec(line)
+        if (match) {
+          port = (JSON.parse(match[1] as string) as { port: number }).port
+          break
+        }
+      }
+      // A request, so a span waits for the collector.
+      expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200)
+      const exited = once(child, 'exit')
+      // The supervisor's end of every pipe goes at once.
+      child.stdout?.destroy()
+      child.stderr?.destroy()
+      child.stdin?.destroy()
+      const outcome = await Promise.race([
+        exited.then(() => 'exited'),
+        new Promise((resolve) => setTimeout(resolve, 5_000, 'still running 5 s after its supervisor died')),
+      ])
+      expect(outcome).toBe('exited')
+    },
+    60_000,
+  )
 })
