@@ -1,5 +1,6 @@
 // Runs a migration group to its latest version, under a database lock so that
 // services (and replicas) starting together migrate one at a time.
+import { setTimeout as delay } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { type MigrationResultSet, Migrator } from 'kysely/migration'
 import type { DatabaseHandle } from './connect.ts'
@@ -11,10 +12,39 @@ export class MigrationError extends Error {
 
 export const migrationTable = (group: MigrationGroup): string => `kysely_migration_${group}`
 
+/**
+ * How long a service keeps trying when SQLite says the file is locked (SQLITE_BUSY).
+ * Under pnpm dev six services migrate one file at once, each transaction waiting
+ * up to the busy timeout (10 s) for the ones ahead of it; on a loaded machine the
+ * last in line waited longer and the service failed at boot. The migration is
+ * safe to run again: each one is applied in its own transaction, once.
+ */
+const SQLITE_BUSY_RETRY_MS = 60_000
+
+const isSqliteBusy = (error: unknown): boolean => {
+  for (let e: unknown = error; e instanceof Error; e = e.cause)
+    if (String((e as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY')) return true
+  return false
+}
+
 export async function migrateGroup(
   handle: DatabaseHandle,
   group: MigrationGroup,
+  options: { busyRetryMs?: number } = {},
 ): Promise<MigrationResultSet> {
+  const deadline = Date.now() + (options.busyRetryMs ?? SQLITE_BUSY_RETRY_MS)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(handle, group)
+    } catch (error) {
+      if (handle.kind !== 'sqlite' || !isSqliteBusy(error) || Date.now() >= deadline) throw error
+      // Growing, jittered pauses: the services in line do not all retry together.
+      await delay(Math.min(50 * 2 ** attempt, 1_000) * (0.5 + Math.random()))
+    }
+  }
+}
+
+async function migrateOnce(handle: DatabaseHandle, group: MigrationGroup): Promise<MigrationResultSet> {
   const migrator = new Migrator({
     db: handle.db,
     provider: { getMigrations: async () => migrationGroups[group] },

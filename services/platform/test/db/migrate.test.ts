@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { connectDatabase, type DatabaseHandle } from '../../src/db/connect.ts'
 import { isGroupMigrated, migrateGroup } from '../../src/db/migrate.ts'
 import { migrationGroups } from '../../src/db/migrations/index.ts'
+import { openSqlite } from '../../src/db/open-sqlite.ts'
 import { createTestDatabase, type TestDatabase, testDatabaseKinds } from '../../src/testing/test-databases.ts'
 
 const run = promisify(execFile)
@@ -73,4 +74,27 @@ describe.each(testDatabaseKinds(process.env))('migrations on %s', (kind) => {
     expect(await isGroupMigrated(h, 'identity')).toBe(true)
     await sql`select 1`.execute(h.db)
   })
+
+  // Six services migrating one SQLite file wait in line for its write lock, each
+  // for at most the busy timeout: on a loaded machine the last one waited longer
+  // and failed at boot with SQLITE_BUSY.
+  it.runIf(kind === 'sqlite')(
+    'waits out a write lock held longer than the busy timeout, then migrates',
+    async () => {
+      const other = openSqlite(database.url)
+      other.exec('begin immediate')
+      const impatient = connectDatabase(database.url, { busyTimeoutMs: 50 })
+      handles.push(impatient)
+      const migrating = migrateGroup(impatient, 'identity')
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      other.exec('commit')
+      other.close()
+      const { results } = await migrating
+      expect(results?.map((r) => r.status)).toEqual(
+        Object.keys(migrationGroups.identity).map(() => 'Success'),
+      )
+      expect(await isGroupMigrated(impatient, 'identity')).toBe(true)
+    },
+    30_000,
+  )
 })
