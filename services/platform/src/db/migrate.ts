@@ -16,8 +16,9 @@ export const migrationTable = (group: MigrationGroup): string => `kysely_migrati
  * How long a service keeps trying when SQLite says the file is locked (SQLITE_BUSY).
  * Under pnpm dev six services migrate one file at once, each transaction waiting
  * up to the busy timeout (10 s) for the ones ahead of it; on a loaded machine the
- * last in line waited longer and the service failed at boot. The migration is
- * safe to run again: each one is applied in its own transaction, once.
+ * last in line waited longer and the service failed at boot. Running it again is
+ * safe: kysely applies the pending migrations and records them in one transaction
+ * (SQLite's DDL is transactional), so a failed attempt leaves nothing behind.
  */
 const SQLITE_BUSY_RETRY_MS = 60_000
 
