@@ -50,6 +50,46 @@ describe.skipIf(!ready)('database roles (postgres-init-roles.sh)', () => {
     for (const s of statements) await client.query(s)
     await client.end()
   }
+  /**
+   * Drops the five roles. The roles are the server's, not this database's, and
+   * while they exist the migrations of every other suite's test databases on the
+   * same server grant to them (as they do in the cluster), so a drop can find
+   * privileges in databases other suites are still using: those are revoked in
+   * each database (DROP OWNED) and the drop tried again.
+   */
+  const dropRoles = async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await sql(...ROLES.map((r) => `drop role if exists ${r}`))
+      } catch (error) {
+        if ((error as { code?: string }).code !== '2BP01' || attempt === 10) throw error
+      }
+      const client = new pg.Client({ connectionString: admin })
+      await client.connect()
+      const roles = (
+        await client.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [
+          ROLES,
+        ])
+      ).rows.map((r) => r.rolname)
+      const databases = (
+        await client.query<{ datname: string }>('select datname from pg_database where datallowconn')
+      ).rows.map((r) => r.datname)
+      await client.end()
+      for (const name of databases) {
+        const url = new URL(server)
+        url.pathname = `/${name}`
+        const other = new pg.Client({ connectionString: url.toString() })
+        try {
+          await other.connect()
+          await other.query(`drop owned by ${roles.join(', ')}`)
+        } catch {
+          // Dropped meanwhile by the suite that made it, or busy: the next attempt sees.
+        } finally {
+          await other.end().catch(() => undefined)
+        }
+      }
+    }
+  }
   const handles: DatabaseHandle[] = []
   const as = (role: string) => {
     const h = connectDatabase(urlFor(role), { poolSize: 1 })
@@ -58,7 +98,8 @@ describe.skipIf(!ready)('database roles (postgres-init-roles.sh)', () => {
   }
 
   beforeAll(async () => {
-    await sql(...ROLES.map((r) => `drop role if exists ${r}`), `create database ${database}`)
+    await dropRoles()
+    await sql(`create database ${database}`)
     execFileSync('sh', [script], {
       env: {
         ...process.env,
@@ -84,10 +125,8 @@ describe.skipIf(!ready)('database roles (postgres-init-roles.sh)', () => {
   })
   afterAll(async () => {
     await Promise.all(handles.map((h) => h.close()))
-    await sql(
-      `drop database if exists ${database} with (force)`,
-      ...ROLES.map((r) => `drop role if exists ${r}`),
-    )
+    await sql(`drop database if exists ${database} with (force)`)
+    await dropRoles()
   })
 
   it('lets each owner migrate its tables, and the others use them as they should', async () => {
