@@ -8,10 +8,9 @@
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
-  closeSync,
   existsSync,
+  linkSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -63,46 +62,45 @@ const isBuilt = () =>
 // Beside the build (not in node_modules, which a copy of the package may share).
 const lock = `${join(pkg, outDir)}.build.lock`
 
-/** The process holding the lock, if it is still alive; null if it is gone (or mid-write, briefly). */
-function holderAlive(): boolean | null {
-  let text: string
-  try {
-    text = readFileSync(lock, 'utf8')
-  } catch {
-    return false
-  }
-  const pid = Number(text)
-  // Created but its id not yet written: a holder a moment old.
-  if (!Number.isInteger(pid) || pid <= 0) return null
+/** Whether process `pid` is alive (EPERM: it is, another user's). */
+function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
   } catch (error) {
-    // EPERM: alive, another user's.
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 
+/** The process id the lock holds; 0 once it is released. */
+function holderOf(): number {
+  try {
+    return Number(readFileSync(lock, 'utf8'))
+  } catch {
+    return 0
+  }
+}
+
 mkdirSync(dirname(lock), { recursive: true })
+// The lock appears with its holder's id already in it (a hard link to the
+// holder's claim, written first), so nobody ever reads an empty one.
+const claimOf = (pid: number) => `${join(pkg, outDir)}.${pid}.build.lock`
+writeFileSync(claimOf(process.pid), String(process.pid))
 let locked = false
-let unknownSince = 0
 while (!locked && !isBuilt()) {
   try {
-    const fd = openSync(lock, 'wx')
-    writeFileSync(fd, String(process.pid))
-    closeSync(fd)
+    linkSync(claimOf(process.pid), lock)
     locked = true
   } catch {
-    const alive = holderAlive()
-    // An empty lock for over a second: its maker died between creating and writing it.
-    if (alive !== null) unknownSince = 0
-    else if (!unknownSince) unknownSince = Date.now()
-    if (alive === false || (alive === null && Date.now() - unknownSince > 1_000)) {
+    const holder = holderOf()
+    if (!holder) continue // released meanwhile: claim it
+    if (!alive(holder)) {
       rmSync(lock, { force: true })
-      unknownSince = 0
+      rmSync(claimOf(holder), { force: true })
     } else await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
+rmSync(claimOf(process.pid), { force: true })
 try {
   if (!isBuilt()) {
     const vite = spawnSync(
