@@ -31,9 +31,8 @@ const isSqliteBusy = (error: unknown): boolean => {
 export async function migrateGroup(
   handle: DatabaseHandle,
   group: MigrationGroup,
-  options: { busyRetryMs?: number } = {},
 ): Promise<MigrationResultSet> {
-  const deadline = Date.now() + (options.busyRetryMs ?? SQLITE_BUSY_RETRY_MS)
+  const deadline = Date.now() + SQLITE_BUSY_RETRY_MS
   for (let attempt = 1; ; attempt++) {
     try {
       return await migrateOnce(handle, group)

@@ -26,16 +26,18 @@ describe('runService under a supervisor', () => {
     return child
   }
 
-  it('reports the port it bound, and exits when its stdin closes', async () => {
-    const child = start({ REPORT_LISTENING: 'true', EXIT_ON_STDIN_CLOSE: 'true' })
-    let port = 0
+  /** What the app reported on its `listening {...}` line. */
+  const reported = async (child: ChildProcess) => {
     for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
       const match = /^listening (\{.*\})$/.exec(line)
-      if (match) {
-        port = (JSON.parse(match[1] as string) as { port: number }).port
-        break
-      }
+      if (match) return JSON.parse(match[1] as string) as { port: number; metricsPort?: number }
     }
+    throw new Error('the app exited without reporting its port')
+  }
+
+  it('reports the port it bound, and exits when its stdin closes', async () => {
+    const child = start({ REPORT_LISTENING: 'true', EXIT_ON_STDIN_CLOSE: 'true' })
+    const { port } = await reported(child)
     expect(port).toBeGreaterThan(0)
     const res = await fetch(`http://127.0.0.1:${port}/health/ready`)
     expect(res.status).toBe(200)
@@ -53,25 +55,17 @@ describe('runService under a supervisor', () => {
 
   it('names the metrics port it bound (METRICS_PORT=0) in the same line, where its /metrics answers', async () => {
     const child = start({ REPORT_LISTENING: 'true', METRICS_PORT: '0' })
-    let reported: { port?: number; metricsPort?: number } = {}
-    for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
-      const match = /^listening (\{.*\})$/.exec(line)
-      if (match) {
-        reported = JSON.parse(match[1] as string)
-        break
-      }
-    }
-    expect(reported.metricsPort).toBeGreaterThan(0)
-    expect(reported.metricsPort).not.toBe(reported.port)
-    const res = await fetch(`http://127.0.0.1:${reported.metricsPort}/metrics`)
+    const { port, metricsPort } = await reported(child)
+    expect(metricsPort).toBeGreaterThan(0)
+    expect(metricsPort).not.toBe(port)
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
     expect(res.status).toBe(200)
     expect(await res.text()).toContain('process_cpu_user_seconds_total')
   }, 60_000)
 
   it('keeps running when stdin closes unless asked to exit', async () => {
     const child = start({ REPORT_LISTENING: 'true' })
-    for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream }))
-      if (line.startsWith('listening ')) break
+    await reported(child)
     child.stdin?.end()
     await new Promise((resolve) => setTimeout(resolve, 1_000))
     expect(child.exitCode).toBe(null)
@@ -99,14 +93,7 @@ describe('runService under a supervisor', () => {
         'pipe',
       )
       child.stderr?.resume()
-      let port = 0
-      for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
-        const match = /^listening (\{.*\})$/.exec(line)
-        if (match) {
-          port = (JSON.parse(match[1] as string) as { port: number }).port
-          break
-        }
-      }
+      const { port } = await reported(child)
       // A request, so a span waits for the collector.
       expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200)
       const exited = once(child, 'exit')
