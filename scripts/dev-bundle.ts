@@ -8,9 +8,12 @@
 // `pnpm typecheck`; `pnpm start` and the container images run tsc's output.
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { isBuiltin } from 'node:module'
-import { basename, dirname, join, relative, resolve, sep } from 'node:path'
+import { dirname, relative, resolve, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Metafile, Plugin } from 'esbuild'
+import { bundlePathOf, isFile } from './dev-bundle-path.ts'
+
+export { bundlePathOf }
 
 /**
  * Packages left out of every bundle, loaded from node_modules as usual:
@@ -85,30 +88,6 @@ const sourceUrls: Plugin = {
 /** Changing how bundles are made changes this, so older bundles count as stale. */
 const RECIPE = JSON.stringify({ external: EXTERNAL, conditions: ['development'], target: 'node24', v: 6 })
 
-/**
- * Where an entry point's bundle lives: in its package's node_modules (git-ignored;
- * the externals resolve from there).
- */
-export function bundlePathOf(entry: string): string {
-  const file = resolve(entry)
-  let pkg = dirname(file)
-  while (!isFile(join(pkg, 'package.json'))) {
-    const up = dirname(pkg)
-    if (up === pkg) throw new Error(`${entry} is not inside a package`)
-    pkg = up
-  }
-  const [, ...below] = relative(pkg, dirname(file)).split(/[\\/]/)
-  return join(pkg, 'node_modules', '.dev-bundle', ...below, `${basename(file, '.ts')}.mjs`)
-}
-
-function isFile(path: string): boolean {
-  try {
-    return statSync(path).isFile()
-  } catch {
-    return false
-  }
-}
-
 interface Stamp {
   recipe: string
   /** Every file the bundle was made from (absolute), with its modification time then. */
@@ -141,11 +120,15 @@ export function isFresh(entry: string): boolean {
  * Builds the bundles of the entries that are stale, all in one esbuild run (the
  * dependencies they share are read once). Each bundle and its stamp are written
  * to a temporary name and renamed, so a process starting meanwhile (or another
- * build of the same entry) never reads half a file.
+ * build of the same entry) never reads half a file. Resolves to the entries (as
+ * absolute paths) whose bundle is now known to hold their sources as they are:
+ * all of them, but for a bundle one of whose files was touched while it was built.
  */
-export async function ensureBundles(entries: string[]): Promise<void> {
-  const stale = [...new Set(entries.map((e) => resolve(e)))].filter((e) => !isFresh(e))
-  if (stale.length === 0) return
+export async function ensureBundles(entries: string[]): Promise<string[]> {
+  const all = [...new Set(entries.map((e) => resolve(e)))]
+  const stale = all.filter((e) => !isFresh(e))
+  if (stale.length === 0) return all
+  const touched = new Set<string>()
   const startedAt = Date.now()
   // Loaded only to build: a start with every bundle fresh does not pay for it.
   const { build } = await import('esbuild')
@@ -193,6 +176,7 @@ export async function ensureBundles(entries: string[]): Promise<void> {
       const { mtimeMs } = statSync(file)
       // Touched while the build ran: what was read may be older, so the next start rebuilds.
       inputs[file] = mtimeMs >= startedAt ? 0 : mtimeMs
+      if (mtimeMs >= startedAt) touched.add(entry)
     }
     mkdirSync(dirname(bundle), { recursive: true })
     // The map first, the stamp last: a bundle counts as fresh only once all three are in place.
@@ -200,6 +184,7 @@ export async function ensureBundles(entries: string[]): Promise<void> {
       writeAtomically(file.path, file.contents)
     writeAtomically(stampPathOf(bundle), JSON.stringify({ recipe: RECIPE, inputs } satisfies Stamp))
   }
+  return all.filter((entry) => !touched.has(entry))
 }
 
 function writeAtomically(path: string, contents: string | Uint8Array): void {

@@ -42,16 +42,25 @@ export function devEntryOf(dir: string, script: string): string[] {
 }
 
 /**
- * Builds the stale bundles of these entry points in one esbuild run. scripts/dev-bundle.ts
- * is the workspace's, shared with the apps' runner, and imported by its path: it is
- * not part of the mesh package that tsc compiles for the container image (where
- * nothing runs from bundles).
+ * Builds the stale bundles of these entry points in one esbuild run; resolves to the
+ * entries whose bundle is now fresh (a file touched during the build leaves its entry
+ * out). scripts/dev-bundle.ts is the workspace's, shared with the apps' runner, and
+ * imported by its path: it is not part of the mesh package that tsc compiles for the
+ * container image (where nothing runs from bundles).
  */
-export async function buildDevBundles(root: string, entries: string[]): Promise<void> {
+export async function buildDevBundles(root: string, entries: string[]): Promise<string[]> {
   const { ensureBundles } = (await import(pathToFileURL(join(root, 'scripts/dev-bundle.ts')).href)) as {
-    ensureBundles(entries: string[]): Promise<void>
+    ensureBundles(entries: string[]): Promise<string[]>
   }
-  await ensureBundles(entries)
+  return ensureBundles(entries)
+}
+
+/**
+ * What tells scripts/dev-run.ts that its entry's bundle was checked just before its
+ * start (ProcessSpec.firstStartEnv), so it does not check again.
+ */
+export function freshBundleEnv(fresh: readonly string[], entry: string | undefined) {
+  return entry !== undefined && fresh.includes(entry) ? { DEV_BUNDLE_FRESH: entry } : undefined
 }
 
 /** The source folders of the package and of the workspace packages it depends on. */

@@ -42,6 +42,13 @@ export interface ProcessSpec {
   ready(): Promise<boolean>
   /** Files or folders whose change restarts the process (as a watcher would, without one in the tree). */
   watch?: readonly string[]
+  /**
+   * Added to the environment of the first start only, and only while nothing in `watch`
+   * changed since the supervisor began: what the caller prepared for this process just
+   * before starting the supervisor still holds (mesh dev: its bundle, checked and built).
+   * A restart, or a first start after a change, goes without.
+   */
+  firstStartEnv?: Env
 }
 
 export interface BackOff {
@@ -144,6 +151,9 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
       timer: undefined as NodeJS.Timeout | undefined,
       watchers: [] as FSWatcher[],
       restartingForChange: false,
+      starts: 0,
+      /** Something it watches changed since the supervisor began. */
+      changed: false,
     }
 
     const remember = (line: string) => {
@@ -170,10 +180,12 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
       if (stopping) return
       state.tail = []
       state.startedAt = Date.now()
+      const first = state.starts++ === 0 && !state.changed
+      const env = typeof spec.env === 'function' ? spec.env() : spec.env
       // Its own process group: stopping it reaches every process it started.
       const child = spawn('sh', ['-c', typeof spec.command === 'function' ? spec.command() : spec.command], {
         cwd: spec.cwd,
-        env: typeof spec.env === 'function' ? spec.env() : spec.env,
+        env: first && spec.firstStartEnv ? { ...env, ...spec.firstStartEnv } : env,
         detached: true,
         stdio: ['pipe', 'pipe', 'pipe'],
       })
@@ -212,7 +224,8 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
     }
 
     const restartForChange = async (file: string) => {
-      if (stopping || state.restartingForChange) return
+      // Not started yet (waiting for those it comes after): its first start runs the change.
+      if (stopping || state.restartingForChange || state.starts === 0) return
       state.restartingForChange = true
       clearTimeout(state.timer)
       log(`${file} changed; restarting ${spec.name}`)
@@ -229,6 +242,7 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
       for (const path of spec.watch ?? []) {
         try {
           const watcher = watch(path, { recursive: true }, (_event, file) => {
+            state.changed = true
             clearTimeout(debounce)
             debounce = setTimeout(() => void restartForChange(file ? String(file) : path), 200)
           })
@@ -284,12 +298,15 @@ export function startSupervisor(specs: readonly ProcessSpec[], options: Supervis
   }
   for (const spec of specs) stopOrder(spec.name, [])
   for (const p of processes) {
-    const after = p.state.spec.after ?? []
-    const unknown = after.filter((name) => !specs.some((s) => s.name === name))
+    const unknown = (p.state.spec.after ?? []).filter((name) => !specs.some((s) => s.name === name))
     if (unknown.length > 0) throw new Error(`${p.state.spec.name} comes after unknown ${unknown.join(', ')}`)
+  }
+  // Every watcher before any start: a change from here on is seen (and voids firstStartEnv).
+  for (const p of processes) p.watchFiles()
+  for (const p of processes) {
+    const after = p.state.spec.after ?? []
     if (after.length === 0) p.start()
     else void Promise.all(after.map(readyOnce)).then(() => p.start())
-    p.watchFiles()
   }
 
   return {

@@ -20,6 +20,7 @@ import {
   buildDevBundles,
   DEV_RUN,
   devEntryOf,
+  freshBundleEnv,
   packageDirFor,
   supervisedScriptOf,
   watchPathsOf,
@@ -226,10 +227,11 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
 
   // Every process runs from a bundle of its entry point (scripts/dev-run.ts): the mesh's
   // eight as the apps' start:dev scripts do. The stale bundles are built here, in one
-  // esbuild run, before any process starts, rather than by each process on its own.
+  // esbuild run, before any process starts, rather than by each process on its own; a
+  // process's first start then skips its own check (firstStartEnv), its restarts do not.
   const meshEntry = join(options.root, 'mesh/src/cli/main.ts')
   const oidcDir = packageDirFor(options.root, 'oidc')
-  await buildDevBundles(options.root, [
+  const freshBundles = await buildDevBundles(options.root, [
     meshEntry,
     ...[...specs, ...(oidcDir ? [{ dir: oidcDir, script: supervisedScriptOf(oidcDir) }] : [])].flatMap((s) =>
       devEntryOf(s.dir, s.script),
@@ -241,6 +243,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   // V8 keeps each process's compiled code on disk for the next start (Node's own default folder).
   const baseEnv = { NODE_COMPILE_CACHE: join(tmpdir(), 'node-compile-cache'), ...options.baseEnv }
   const meshEnv = { ...baseEnv, EXIT_ON_STDIN_CLOSE: 'true' }
+  const meshFirstStartEnv = freshBundleEnv(freshBundles, meshEntry)
   const gatewayUrl = () => `https://localhost:${state.gatewayPort ?? options.gatewayPort}`
   const oidcIssuer = () => `http://localhost:${oidcPort ?? OIDC_PORT}`
   const pathFor = (dir: string) =>
@@ -283,6 +286,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     name: CONTROL_PLANE,
     cwd: options.root,
     env: meshEnv,
+    firstStartEnv: meshFirstStartEnv,
     // As istiod outlives the proxies it serves: none of them sees its configuration stream end.
     stopsAfter: [GATEWAY, ...specs.map((s) => sidecarProcessName(s.name))],
     command: () =>
@@ -327,6 +331,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     name: GATEWAY,
     cwd: options.root,
     env: meshEnv,
+    firstStartEnv: meshFirstStartEnv,
     after: afterIfFree(CONTROL_PLANE),
     command: () =>
       mesh([
@@ -362,6 +367,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     name: sidecarProcessName(s.name),
     cwd: options.root,
     env: meshEnv,
+    firstStartEnv: meshFirstStartEnv,
     // As Kubernetes stops a pod's native sidecar after its app: the app drains through it.
     stopsAfter: [s.name],
     after: afterIfFree(CONTROL_PLANE),
@@ -416,6 +422,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           name: 'oidc-provider',
           cwd: oidcDir,
           command: supervisedScriptOf(oidcDir),
+          firstStartEnv: freshBundleEnv(freshBundles, devEntryOf(oidcDir, supervisedScriptOf(oidcDir))[0]),
           after: afterIfFree(GATEWAY),
           watch: watchPathsOf(oidcDir),
           env: () => ({
@@ -455,6 +462,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       name: s.name,
       cwd: s.dir,
       command: s.script,
+      firstStartEnv: freshBundleEnv(freshBundles, devEntryOf(s.dir, s.script)[0]),
       // As Istio's holdApplicationUntilProxyStarts: the app starts once its sidecar is ready.
       // Only identity-api signs in through the provider.
       after: afterIfFree(

@@ -153,6 +153,37 @@ describe('supervisor', () => {
     expect(lines.join('\n')).toMatch(/server\.ts changed; restarting app/)
   }, 30_000)
 
+  // mesh dev checks every bundle before it starts the supervisor and tells each first start
+  // so (DEV_BUNDLE_FRESH): a restart, or a first start after a change, must check again.
+  it('adds firstStartEnv to a first start only, and not after a change it watches', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'supervisor-'))
+    const source = join(dir, 'src')
+    const { mkdirSync } = await import('node:fs')
+    mkdirSync(source)
+    const firstStartEnv = { FIRST_START: '1' }
+    const s = start([
+      spec('sidecar', {}, { firstStartEnv }),
+      spec('app', {}, { firstStartEnv, after: ['sidecar'], watch: [source] }),
+      spec('late', {}, { firstStartEnv, after: ['app'], watch: [source] }),
+    ])
+    // 'late' waits for 'app': a change before its first start reaches it without the env,
+    // and does not start it ahead of what it comes after.
+    await once(s.events, 'ready')
+    writeFileSync(join(source, 'server.ts'), '// changed before late started')
+    await s.ready({ timeoutMs: 20_000 })
+    const said = (name: string) => lines.filter((l) => l.startsWith(name) && / listening /.test(l))
+    expect(said('sidecar')).toEqual([expect.stringMatching(/listening \d+ first start$/)])
+    expect(said('late')).toEqual([expect.not.stringMatching(/first start/)])
+
+    // Nothing the sidecar watches changed, but a restart is not a first start.
+    process.kill(-(s.pidOf('sidecar') as number), 'SIGKILL')
+    await once(s.events, 'ready')
+    expect(said('sidecar')).toEqual([
+      expect.stringMatching(/first start$/),
+      expect.not.stringMatching(/first start/),
+    ])
+  }, 30_000)
+
   it('gives up waiting when aborted', async () => {
     dir = mkdtempSync(join(tmpdir(), 'supervisor-'))
     const s = start([spec('never', {}, { ready: async () => false })])
