@@ -96,8 +96,12 @@ interface Stamp {
 
 const stampPathOf = (bundle: string) => `${bundle}.inputs.json`
 
-/** True when the bundle exists and no file it was made from changed since. */
-export function isFresh(entry: string): boolean {
+/**
+ * True when the bundle exists and no file it was made from changed since. `mtimes`
+ * remembers what was read for the next entry checked: bundles share most of their
+ * files (eight of them in mesh dev, about 1,400 files each), each is read once.
+ */
+export function isFresh(entry: string, mtimes = new Map<string, number | undefined>()): boolean {
   const bundle = bundlePathOf(entry)
   let stamp: Stamp
   try {
@@ -107,11 +111,8 @@ export function isFresh(entry: string): boolean {
   }
   if (stamp.recipe !== RECIPE || !isFile(bundle)) return false
   for (const [file, mtimeMs] of Object.entries(stamp.inputs)) {
-    try {
-      if (statSync(file).mtimeMs !== mtimeMs) return false
-    } catch {
-      return false
-    }
+    if (!mtimes.has(file)) mtimes.set(file, statSync(file, { throwIfNoEntry: false })?.mtimeMs)
+    if (mtimes.get(file) !== mtimeMs) return false
   }
   return true
 }
@@ -126,7 +127,8 @@ export function isFresh(entry: string): boolean {
  */
 export async function ensureBundles(entries: string[]): Promise<string[]> {
   const all = [...new Set(entries.map((e) => resolve(e)))]
-  const stale = all.filter((e) => !isFresh(e))
+  const mtimes = new Map<string, number | undefined>()
+  const stale = all.filter((e) => !isFresh(e, mtimes))
   if (stale.length === 0) return all
   const touched = new Set<string>()
   const startedAt = Date.now()

@@ -105,6 +105,22 @@ describe('the dev bundles', () => {
     expect(isFresh(entry)).toBe(true)
   }, 60_000)
 
+  // mesh dev checks eight bundles that share most of their files, each file read once.
+  it('judges each bundle by its own record when bundles share a file', async () => {
+    const other = join(pkg, 'src/other.ts')
+    writeFileSync(other, "import { greeting } from './greeting.ts'\nconsole.log(greeting)\n")
+    setGreeting('hej')
+    expect(await ensureBundles([entry, other])).toEqual([entry, other])
+    // Only the other one rebuilt after a change: the entry's bundle is stale, the other's fresh.
+    setGreeting('hei')
+    await ensureBundles([other])
+    const otherBuilt = statSync(join(pkg, 'node_modules/.dev-bundle/other.mjs')).mtimeMs
+    expect([isFresh(entry), isFresh(other)]).toEqual([false, true])
+    expect(await ensureBundles([other, entry])).toEqual([other, entry])
+    expect(statSync(join(pkg, 'node_modules/.dev-bundle/other.mjs')).mtimeMs).toBe(otherBuilt)
+    expect((await devRun('hanna')).greeting).toBe('hei')
+  }, 60_000)
+
   // Node reads a bundle with one byte outside ASCII as a two-byte string: twice
   // the memory and a slower decode of megabytes in every process at every start.
   it('writes ASCII only, whatever the sources say in their strings and comments', async () => {
