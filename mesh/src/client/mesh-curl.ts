@@ -68,6 +68,9 @@ function send(
   body: string | undefined,
   timeoutMs: number,
 ): Promise<CurlResult> {
+  // As curl: a connection of its own for each call (Node's global agent would keep one
+  // alive and hand it to the next call, whatever that call's source).
+  const fresh = { ...options, agent: false }
   return new Promise((resolve) => {
     // In TLS 1.3 the client's side of the handshake ends before the server has
     // checked the client certificate; the server's session ticket is the first
@@ -83,7 +86,7 @@ function send(
           : classify(error),
       )
     }
-    const req = sender(options, (res) => {
+    const req = sender(fresh, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () =>
@@ -219,7 +222,7 @@ export async function meshCurl(
     if (from === 'plaintext') return send(httpRequest, options, request.body, timeoutMs)
     return send(
       httpsRequest,
-      { ...options, ca: ctx.ca.rootPem, servername: url.hostname, agent: false },
+      { ...options, ca: ctx.ca.rootPem, servername: url.hostname },
       request.body,
       timeoutMs,
     )
@@ -266,7 +269,6 @@ export async function meshCurl(
       cert: svid.certPem,
       key: svid.keyPem,
       checkServerIdentity,
-      agent: false,
     }
     return send(httpsRequest, { ...base, ...tls }, request.body, timeoutMs)
   }
