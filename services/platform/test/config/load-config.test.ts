@@ -8,16 +8,21 @@ const schema = Type.Object({
 })
 
 describe('loadConfig', () => {
-  it('applies defaults and coerces numbers', () => {
+  it('applies defaults, coerces numbers and booleans, and keeps only what the schema names', () => {
     const config = loadConfig(
       {
         PORT: '9000',
         SIGNING_API_URL: 'http://signing-api.docs.svc.cluster.local:8001',
         KEY_ENCRYPTION_KEY: 'k'.repeat(32),
+        MESH_SIDECAR: 'true',
+        PATH: '/usr/bin',
       },
       { defaultPort: 8000, schema },
     )
     expect(config.PORT).toBe(9000)
+    expect(config.MESH_SIDECAR).toBe(true)
+    // The rest of the environment is not configuration.
+    expect(config).not.toHaveProperty('PATH')
     expect(config.HOST).toBe('127.0.0.1')
     expect(config.DATABASE_URL).toBe('.data/docs-mesh.sqlite')
     expect(config.SIGNING_API_URL).toBe('http://signing-api.docs.svc.cluster.local:8001')
