@@ -55,6 +55,13 @@ export const DELAYED_CLOSE_MS = 1_000
  * The request's end-to-end headers: hop-by-hop ones and any the `connection`
  * header names stay behind (RFC 9110 section 7.6.1). A plain loop over the
  * parsed headers: this runs for every request on every proxy.
+ *
+ * `expect` stays behind too. Node's server has already answered `Expect:
+ * 100-continue` with a 100 (and any other expectation with a 417), as Envoy
+ * does without `proxy_100_continue`, and removes the header "so it won't be
+ * handled again upstream" (envoyproxy/envoy source/common/http/conn_manager_impl.cc,
+ * decodeHeaders). undici refuses to send it at all: forwarded, every request
+ * with it (curl adds it to any body over 1 MiB) was a 503.
  */
 export function endToEndHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}
@@ -62,7 +69,7 @@ export function endToEndHeaders(headers: IncomingHttpHeaders): Record<string, st
   const listed = connection ? connection.split(',').map((h) => h.trim().toLowerCase()) : null
   for (const name in headers) {
     const value = headers[name]
-    if (value === undefined || HOP_BY_HOP.has(name) || listed?.includes(name)) continue
+    if (value === undefined || HOP_BY_HOP.has(name) || name === 'expect' || listed?.includes(name)) continue
     out[name] = value
   }
   return out
