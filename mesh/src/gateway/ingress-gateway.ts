@@ -14,14 +14,16 @@ import { normalizePath, splitPathAndQuery } from '../authz/normalize-path.ts'
 import type { RotatingCertificate } from '../ca/svid-rotation.ts'
 import type { GatewayModel, MeshModel } from '../manifests/mesh-model.ts'
 import {
+  answerCodecErrors,
   GATEWAY_SERVER,
+  MAX_REQUEST_HEADERS_BYTES,
   sendBadRequest,
   sendNoHealthyUpstream,
   sendNoRoute,
   sendNotRelativePath,
   sendRbacDenied,
 } from '../sidecar/envoy-responses.ts'
-import { DEFAULT_RETRIES, DELAYED_CLOSE_MS, endToEndHeaders, forward } from '../sidecar/forward.ts'
+import { DEFAULT_RETRIES, endToEndHeaders, forward } from '../sidecar/forward.ts'
 import { listenOnLoopback, type RunningSidecar } from '../sidecar/listen.ts'
 import type { MeshClient } from '../sidecar/mesh-client.ts'
 import type { Endpoint, ServiceDirectory } from '../sidecar/service-directory.ts'
@@ -79,8 +81,7 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     ...tls(options.certificate.current()),
     minVersion: 'TLSv1.2',
     keepAliveTimeout: 60_000,
-    // Envoy's default max_request_headers_kb: 60.
-    maxHeaderSize: 60 * 1024,
+    maxHeaderSize: MAX_REQUEST_HEADERS_BYTES,
   })
   // New handshakes get the renewed certificate; open connections keep theirs.
   options.certificate.onRotate((c) => server.setSecureContext({ ...tls(c), minVersion: 'TLSv1.2' }))
@@ -159,26 +160,7 @@ export async function startIngressGateway(options: IngressGatewayOptions): Promi
     })
   })
 
-  // A request Node's parser refuses still gets an answer, as Envoy's HTTP/1
-  // codec sends one on a protocol error before closing
-  // (source/common/http/conn_manager_impl.cc handleCodecError).
-  const answered = new WeakSet<Duplex>()
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    // Node may report the same connection again once it has been answered.
-    if (answered.has(socket)) return
-    if (!socket.writable) return socket.destroy()
-    answered.add(socket)
-    // The body is the status text (CodeUtility::toString), as in Envoy's local replies.
-    const reason = error.code === 'HPE_HEADER_OVERFLOW' ? 'Request Header Fields Too Large' : 'Bad Request'
-    const status = `${reason === 'Bad Request' ? 400 : 431} ${reason}`
-    const body = reason
-    socket.end(
-      `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nserver: ${GATEWAY_SERVER}\r\nconnection: close\r\n\r\n${body}`,
-    )
-    // Drain what the client is still sending, so the answer is not lost to a reset.
-    socket.resume()
-    setTimeout(() => socket.destroy(), DELAYED_CLOSE_MS).unref()
-  })
+  answerCodecErrors(server, GATEWAY_SERVER)
 
   // CONNECT has no :path, so no route of Istio's (prefix, exact and regex
   // matchers) matches it: RBAC first, then the router's 404. The connection is

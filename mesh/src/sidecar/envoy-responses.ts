@@ -1,6 +1,7 @@
 // The responses Envoy itself gives, word for word, so a client sees the same
 // thing from the local mesh as from Istio.
-import type { ServerResponse } from 'node:http'
+import type { Server, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { detailsText, noteResponse, type ResponseFlag } from '../telemetry/response-info.ts'
 
 /**
@@ -16,6 +17,46 @@ export type ServerName = 'envoy' | 'istio-envoy'
 export const INBOUND_SERVER: ServerName = 'istio-envoy'
 export const OUTBOUND_SERVER: ServerName = 'envoy'
 export const GATEWAY_SERVER: ServerName = 'istio-envoy'
+
+/**
+ * Envoy's limit on a request's headers, `max_request_headers_kb` 60 (its default, which
+ * Istio keeps on every listener: envoyproxy/envoy api/envoy/config/core/v3/protocol.proto).
+ * Every proxy listener takes up to this much (Node's own default is 16 KiB), so a larger
+ * request reaches the app, whose own limit answers it.
+ */
+export const MAX_REQUEST_HEADERS_BYTES = 60 * 1024
+
+/**
+ * How long a connection closed after an answer (an early one, or a codec error's) stays
+ * open for the client to finish sending and read the answer: Envoy's
+ * `delayed_close_timeout` default, 1000 ms (envoyproxy/envoy api/envoy/extensions/filters/
+ * network/http_connection_manager/v3/http_connection_manager.proto).
+ */
+export const DELAYED_CLOSE_MS = 1_000
+
+/**
+ * A request Node's parser refuses still gets an answer, as Envoy's HTTP/1 codec sends one
+ * on a protocol error before closing (source/common/http/conn_manager_impl.cc
+ * handleCodecError): 431 for headers over MAX_REQUEST_HEADERS_BYTES, else 400; the
+ * body is the status text (CodeUtility::toString), as in Envoy's local replies.
+ */
+export function answerCodecErrors(server: Server, name: ServerName): void {
+  const answered = new WeakSet<Duplex>()
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    // Node may report the same connection again once it has been answered.
+    if (answered.has(socket)) return
+    if (!socket.writable) return socket.destroy()
+    answered.add(socket)
+    const reason = error.code === 'HPE_HEADER_OVERFLOW' ? 'Request Header Fields Too Large' : 'Bad Request'
+    const status = `${reason === 'Bad Request' ? 400 : 431} ${reason}`
+    socket.end(
+      `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${reason.length}\r\nserver: ${name}\r\nconnection: close\r\n\r\n${reason}`,
+    )
+    // Drain what the client is still sending, so the answer is not lost to a reset.
+    socket.resume()
+    setTimeout(() => socket.destroy(), DELAYED_CLOSE_MS).unref()
+  })
+}
 
 /** What the access log says of a local reply: Envoy's response code details and flags. */
 interface ReplyNote {

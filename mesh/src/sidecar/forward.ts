@@ -8,7 +8,12 @@ import type { Socket } from 'node:net'
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { noteResponse, responseInfo } from '../telemetry/response-info.ts'
-import { type ServerName, sendUpstreamReset, type UpstreamReset } from './envoy-responses.ts'
+import {
+  DELAYED_CLOSE_MS,
+  type ServerName,
+  sendUpstreamReset,
+  type UpstreamReset,
+} from './envoy-responses.ts'
 import { isUpstreamTimeout, sendUpstreamTimeout } from './upstream-timeout.ts'
 
 const HOP_BY_HOP = new Set([
@@ -42,14 +47,6 @@ export const RETRY_BUFFER_LIMIT = 32 * 1024
  * policy, so no status (503 included) is retried.
  */
 export const DEFAULT_RETRIES = 2
-
-/**
- * How long a connection closed after an early answer stays open for the
- * client to finish sending and read the answer: Envoy's `delayed_close_timeout`
- * default, 1000 ms (envoyproxy/envoy api/envoy/extensions/filters/network/
- * http_connection_manager/v3/http_connection_manager.proto).
- */
-export const DELAYED_CLOSE_MS = 1_000
 
 /**
  * The request's end-to-end headers: hop-by-hop ones and any the `connection`

@@ -17,7 +17,14 @@ import { principalOf, spiffeIdOf } from '../ca/spiffe-peer.ts'
 import type { SvidSource } from '../ca/svid-rotation.ts'
 import type { MtlsMode, Workload } from '../manifests/mesh-model.ts'
 import type { ProxyTelemetry } from '../telemetry/proxy-telemetry.ts'
-import { INBOUND_SERVER, sendBadRequest, sendNotRelativePath, sendRbacDenied } from './envoy-responses.ts'
+import {
+  answerCodecErrors,
+  INBOUND_SERVER,
+  MAX_REQUEST_HEADERS_BYTES,
+  sendBadRequest,
+  sendNotRelativePath,
+  sendRbacDenied,
+} from './envoy-responses.ts'
 import { DEFAULT_RETRIES, endToEndHeaders, forward } from './forward.ts'
 import { listenOnLoopback, type RunningSidecar } from './listen.ts'
 import { upstreamTimeouts } from './upstream-timeout.ts'
@@ -89,7 +96,9 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
     keepAliveTimeout: 60_000,
+    maxHeaderSize: MAX_REQUEST_HEADERS_BYTES,
   })
+  answerCodecErrors(server, INBOUND_SERVER)
   svid.onRotate(() => server.setSecureContext(tlsContext()))
 
   server.on('secureConnection', (socket: TLSSocket) => {
@@ -189,7 +198,11 @@ export async function startInboundSidecar(options: InboundSidecarOptions): Promi
   if (options.mtlsMode === 'PERMISSIVE') {
     // PERMISSIVE: one port takes both, told apart by the first byte as Envoy's
     // tls_inspector does (0x16 opens a TLS handshake).
-    const plain = createHttpServer({ keepAliveTimeout: 60_000 }, (req, res) => handle(req, res, null))
+    const plain = createHttpServer(
+      { keepAliveTimeout: 60_000, maxHeaderSize: MAX_REQUEST_HEADERS_BYTES },
+      (req, res) => handle(req, res, null),
+    )
+    answerCodecErrors(plain, INBOUND_SERVER)
     const sockets = new Set<Socket>()
     const front = createTcpServer((socket) => {
       sockets.add(socket)

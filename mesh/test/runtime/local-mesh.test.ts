@@ -93,6 +93,28 @@ describe('local mesh on k8s/base with stand-in apps', () => {
     }
   })
 
+  // Envoy takes 60 KiB of request headers on every listener (max_request_headers_kb): a
+  // request with more than Node's 16 KiB default reaches the app, which answers it itself.
+  it('carries request headers up to Envoy’s 60 KiB to the app, and answers 431 past them', async () => {
+    const big = 'a'.repeat(20_000)
+    for (const [from, url] of [
+      ['bucket-api', SIGN],
+      ['ingress', `${gateway}/verify`],
+    ] as const) {
+      const res = await meshCurl(ctx, from, { method: 'POST', url, body: '{}', headers: { 'x-big': big } })
+      expect(res).toMatchObject({ exitCode: 0, status: 200 })
+      expect(json(res.body).headers['x-big']).toBe(big)
+      const over = await meshCurl(ctx, from, {
+        method: 'POST',
+        url,
+        body: '{}',
+        headers: { 'x-big': 'a'.repeat(70_000) },
+      })
+      expect(over).toMatchObject({ status: 431, body: 'Request Header Fields Too Large' })
+      expect(over.headers?.['content-type']).toBe('text/plain')
+    }
+  })
+
   it('answers a denied call with Envoy’s 403', async () => {
     const res = await meshCurl(ctx, 'admin-api', { method: 'POST', url: SIGN })
     expect(res).toMatchObject({ exitCode: 0, status: 403, body: 'RBAC: access denied' })
