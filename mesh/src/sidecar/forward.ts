@@ -146,15 +146,51 @@ function stopReading(req: IncomingMessage, res: ServerResponse, body: Buffer | P
 }
 
 /**
- * Reads a body the proxy keeps for a retry (at most RETRY_BUFFER_LIMIT bytes)
+ * A body the proxy keeps for a retry (at most RETRY_BUFFER_LIMIT bytes), read
  * with plain events: an async iterator would cost a promise per chunk and an
- * iterator object per request.
+ * iterator object per request. Most such bodies arrive with their headers and
+ * are whole by the next turn of the event loop: `whole` is called with the
+ * body, and the request goes upstream as one buffer. One still coming then is
+ * passed on as it arrives, as Envoy streams a request while it keeps its copy
+ * (waiting for it would keep the request from the destination, and the
+ * destination's own answer from the client, for as long as the client
+ * stalls): `streaming` gets a stream of it and `replay`, which resolves to the
+ * whole body once it is in, for a retry.
  */
-function readReplayable(req: IncomingMessage, done: (body: Buffer | null) => void): void {
+function readReplayable(
+  req: IncomingMessage,
+  whole: (body: Buffer | null) => void,
+  streaming: (stream: PassThrough, replay: () => Promise<Buffer | null>) => void,
+): void {
   const chunks: Buffer[] = []
-  req.on('data', (chunk: Buffer) => chunks.push(chunk))
-  req.once('end', () => done(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)))
-  req.once('error', () => done(null))
+  let stream: PassThrough | null = null
+  let ended = false
+  let failed = false
+  const done = Promise.withResolvers<void>()
+  req.on('data', (chunk: Buffer) => {
+    chunks.push(chunk)
+    // Not once the exchange is over (an early answer, a failed attempt): the copy still grows.
+    if (stream && !stream.destroyed) stream.write(chunk)
+  })
+  req.once('end', () => {
+    ended = true
+    done.resolve()
+    if (stream) {
+      if (!stream.destroyed) stream.end()
+    } else whole(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks))
+  })
+  req.once('error', () => {
+    failed = true
+    done.resolve()
+    if (stream) stream.destroy()
+    else whole(null)
+  })
+  setImmediate(() => {
+    if (ended || failed) return
+    stream = new PassThrough()
+    for (const chunk of chunks) stream.write(chunk)
+    streaming(stream, () => done.promise.then(() => (failed ? null : Buffer.concat(chunks))))
+  })
 }
 
 /**
@@ -170,12 +206,22 @@ export function forward(req: IncomingMessage, res: ServerResponse, options: Forw
     return
   }
   if (!chunked && length <= RETRY_BUFFER_LIMIT) {
-    readReplayable(req, (body) => {
-      if (body === null) return void res.destroy()
-      const info = responseInfo(res)
-      if (info) info.bytesReceived = body.length
-      new Upstream(req, res, options, body, performance.now(), options.retries ?? 0).send()
-    })
+    readReplayable(
+      req,
+      (body) => {
+        if (body === null) return void res.destroy()
+        const info = responseInfo(res)
+        if (info) info.bytesReceived = body.length
+        new Upstream(req, res, options, body, performance.now(), options.retries ?? 0).send()
+      },
+      (stream, replay) => {
+        const upstream = new Upstream(req, res, options, stream, undefined, options.retries ?? 0, replay)
+        req.once('end', () => {
+          upstream.requestCompleteAt = performance.now()
+        })
+        upstream.send()
+      },
+    )
     return
   }
   // A PassThrough, not req itself: undici destroys a body it stops reading,
@@ -205,8 +251,10 @@ class Upstream implements Dispatcher.DispatchHandler {
   readonly #req: IncomingMessage
   readonly #res: ServerResponse
   readonly #options: ForwardOptions
-  readonly #body: Buffer | PassThrough | null
+  #body: Buffer | PassThrough | null
   readonly #retries: number
+  /** For a kept body that was streamed: the whole of it, once in, to send again. */
+  readonly #replay: (() => Promise<Buffer | null>) | undefined
 
   constructor(
     req: IncomingMessage,
@@ -215,6 +263,7 @@ class Upstream implements Dispatcher.DispatchHandler {
     body: Buffer | PassThrough | null,
     requestCompleteAt: number | undefined,
     retries: number,
+    replay?: () => Promise<Buffer | null>,
   ) {
     this.#req = req
     this.#res = res
@@ -222,6 +271,7 @@ class Upstream implements Dispatcher.DispatchHandler {
     this.#body = body
     this.requestCompleteAt = requestCompleteAt
     this.#retries = retries
+    this.#replay = replay
   }
 
   send(): void {
@@ -299,6 +349,15 @@ class Upstream implements Dispatcher.DispatchHandler {
     const reset = resetOf(error)
     if (!timedOut && reset.connectFailure && this.#attempt < this.#retries && !res.destroyed) {
       this.#attempt++
+      if (this.#replay && !Buffer.isBuffer(this.#body)) {
+        // The streamed body went with the failed attempt: send the kept copy once it is whole.
+        void this.#replay().then((body) => {
+          if (body === null || res.destroyed) return void res.destroy()
+          this.#body = body
+          this.send()
+        })
+        return
+      }
       this.send()
       return
     }

@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import { createServer, request } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
 import { type Dispatcher, Pool } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { forward, RETRY_BUFFER_LIMIT } from '../../src/sidecar/forward.ts'
@@ -105,6 +105,65 @@ async function proxyFor(app: ReturnType<typeof createServer>) {
 }
 
 const MiB = 1024 * 1024
+
+// Envoy streams a request upstream as it arrives, keeping up to its buffer limit to replay on
+// a retry (router.cc Filter::decodeData); it does not wait for the body first.
+describe('passing the request on', () => {
+  it('passes a small request on while its body is still coming, so the destination can answer it', async () => {
+    const app = createServer((_req, res) => {
+      // As an app whose own timeout or check answers before the body is in.
+      res.writeHead(408, { 'content-type': 'application/problem+json', connection: 'close' })
+      res.end('{"code":"ERR_REQUEST_TIMEOUT"}')
+    })
+    const { port, pool } = await proxyFor(app)
+    const socket = connect(port, '127.0.0.1')
+    socket.write('POST /stalled HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n0123456789')
+    let answer = ''
+    socket.on('data', (c: Buffer) => {
+      answer += c.toString()
+    })
+    const got = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 3_000)
+      socket.on('data', () => {
+        if (answer.includes('ERR_REQUEST_TIMEOUT')) {
+          clearTimeout(timer)
+          resolve(true)
+        }
+      })
+    })
+    socket.destroy()
+    expect(got).toBe(true)
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /)
+    await pool.destroy()
+  })
+
+  it('still replays a small body that came in pieces when the first connection is refused', async () => {
+    const { dispatcher, attempts } = flakyDispatcher(1)
+    const proxy = createServer((req, res) => {
+      forward(req, res, { dispatcher, path: '/', headers: {}, server: 'envoy', retries: 2 })
+    })
+    servers.push(proxy)
+    proxy.listen(0, '127.0.0.1')
+    await once(proxy, 'listening')
+    const socket = connect((proxy.address() as AddressInfo).port, '127.0.0.1')
+    socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n01234')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    socket.write('56789')
+    let answer = ''
+    socket.on('data', (c: Buffer) => {
+      answer += c.toString()
+    })
+    await new Promise<void>((resolve) => {
+      // The answer is chunked (the stand-in gives no length): its one chunk, then the last.
+      const check = () => (answer.endsWith('\r\nok\r\n0\r\n\r\n') ? resolve() : setTimeout(check, 10))
+      check()
+    })
+    socket.destroy()
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /)
+    // The first attempt streamed the body as it came; the retry sent the kept copy, whole.
+    expect(attempts.map((b) => b?.toString() ?? 'a stream')).toEqual(['a stream', '0123456789'])
+  })
+})
 
 // Envoy's router relays the answer as it streams: a client that stops reading
 // stops the upstream (flow control, envoyproxy/envoy docs/root/faq/configuration/flow_control.rst),
