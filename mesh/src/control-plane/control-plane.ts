@@ -11,7 +11,7 @@
 // the authenticated caller, never the CSR's (istio/istio
 // security/pkg/server/ca/server.go), and pushes configuration to connected
 // proxies on change (pilot/pkg/xds/discovery.go ConfigUpdate, ads.go).
-import { writeFileSync } from 'node:fs'
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import type { ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -20,7 +20,13 @@ import Type from 'typebox'
 import { CertificateAuthority, CsrError } from '../ca/certificate-authority.ts'
 import { startRotation } from '../ca/svid-rotation.ts'
 import { ManifestConfig } from './manifest-config.ts'
-import type { CertificateResponse, ConfigSnapshot, EndpointTable, WatchEvent } from './protocol.ts'
+import {
+  type CertificateResponse,
+  type ConfigSnapshot,
+  ENDPOINTS_FILE,
+  type EndpointTable,
+  type WatchEvent,
+} from './protocol.ts'
 import { identitiesOf, type TokenIdentity, WorkloadTokens } from './tokens.ts'
 
 export interface ControlPlaneOptions {
@@ -90,6 +96,24 @@ const CertificateRequest = Type.Object(
 )
 const WorkloadQuery = Type.Object({ workload: Type.String({ minLength: 1, maxLength: 253 }) })
 
+function readEndpoints(file: string): EndpointTable {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'))
+  } catch {
+    return {}
+  }
+  const table: EndpointTable = {}
+  if (typeof parsed !== 'object' || parsed === null) return table
+  for (const [workload, entry] of Object.entries(parsed)) {
+    const { address, ports } = (entry ?? {}) as { address?: unknown; ports?: unknown }
+    if (typeof address !== 'string' || typeof ports !== 'object' || ports === null) continue
+    const valid = Object.entries(ports).filter(([, port]) => Number.isInteger(port))
+    table[workload] = { address, ports: Object.fromEntries(valid) as Record<string, number> }
+  }
+  return table
+}
+
 export async function startControlPlane(options: ControlPlaneOptions): Promise<RunningControlPlane> {
   const { log } = options
   const lifetimeMs = options.svidLifetimeMs ?? DAY_MS
@@ -99,7 +123,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   writeFileSync(join(options.meshDir, 'ca', 'root.pem'), ca.rootPem)
   const tokens = new WorkloadTokens(options.meshDir)
   for (const identity of identitiesOf(config.model)) tokens.ensure(identity)
-  const endpoints: EndpointTable = {}
+  // Where the sidecars registered, kept on disk across restarts of the control plane, as
+  // Kubernetes keeps a Service's EndpointSlices whatever happens to istiod: a restarted
+  // control plane pushes every endpoint it knew, not a table that fills up only as the
+  // sidecars reconnect (the gateway answered "no healthy upstream" meanwhile).
+  const endpointsFile = join(options.meshDir, ENDPOINTS_FILE)
+  const endpoints: EndpointTable = readEndpoints(endpointsFile)
   const streams = new Set<ServerResponse>()
 
   const serving = await startRotation(() => ca.issueServerCertificate(SERVING_NAMES, lifetimeMs))
@@ -218,6 +247,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     const body = req.body as { workload: string; address: string; ports: Record<string, number> }
     requireSelf(identityOf(req), body.workload)
     endpoints[body.workload] = { address: body.address, ports: body.ports }
+    // Written whole and renamed: a control plane starting meanwhile never reads half a file.
+    writeFileSync(`${endpointsFile}.tmp`, JSON.stringify(endpoints))
+    renameSync(`${endpointsFile}.tmp`, endpointsFile)
     push({ event: 'endpoints', data: endpoints })
     return reply.code(204).send()
   })

@@ -22,6 +22,9 @@ export interface EndpointRegistration {
 
 export type EndpointTable = Record<string, { address: string; ports: Record<string, number> }>
 
+/** Where the control plane keeps the registered endpoints, in the mesh folder; a new `mesh dev` system starts without it. */
+export const ENDPOINTS_FILE = 'endpoints.json'
+
 export interface CertificateResponse {
   /** The leaf first, then any intermediates (none here: the root signs directly). */
   certificateChain: string[]

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { Agent, type Dispatcher, request } from 'undici'
 import { CertificateAuthority } from '../ca/certificate-authority.ts'
+import { ENDPOINTS_FILE } from '../control-plane/protocol.ts'
 import { GATEWAY_TOKEN_NAME, identitiesOf, tokenFile, WorkloadTokens } from '../control-plane/tokens.ts'
 import { loadManifests } from '../manifests/load-manifests.ts'
 import { buildMeshModel, type MeshModel, type Workload } from '../manifests/mesh-model.ts'
@@ -157,6 +158,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   writeFileSync(join(caDir, 'root.pem'), ca.rootPem)
   const tokens = new WorkloadTokens(options.meshDir)
   for (const identity of identitiesOf(model)) tokens.ensure(identity)
+  // The control plane keeps the endpoints its sidecars registered across its own restarts;
+  // a new system's sidecars are not the last run's, so it starts without them.
+  rmSync(join(options.meshDir, ENDPOINTS_FILE), { force: true })
   mkdirSync(options.dataDir, { recursive: true })
   const fixed = options.ports === 'fixed'
   /** A sidecar's outbound port: with fixed ports the container port + 20000 (Istio's 15001 is per pod; here all share loopback). */

@@ -173,6 +173,33 @@ describe('mesh control plane', () => {
     })
   })
 
+  // istiod takes endpoints from Kubernetes, which keeps them whatever happens to istiod; a
+  // restarted control plane that started empty told the gateway "no healthy upstream" until
+  // every sidecar had registered again (found by SIGKILLing it under load).
+  it('knows every registered endpoint again after a restart, before any sidecar registers again', async () => {
+    const restarted = await startControlPlane({
+      manifests,
+      meshDir: join(dir, 'mesh'),
+      port: 0,
+      svidLifetimeMs: SVID_TTL_MS,
+      log: () => undefined,
+    })
+    try {
+      const res = await request(`${restarted.url}/v1/endpoints`, {
+        dispatcher: agent,
+        headers: { authorization: `Bearer ${tokenOf('bucket-api')}` },
+      })
+      const table = (await res.body.json()) as Record<string, unknown>
+      expect(Object.keys(table).sort()).toEqual(['bucket-api', 'signing-api'])
+      expect(table['signing-api']).toEqual({
+        address: '127.0.0.2',
+        ports: { '8001': sidecars[1]?.ports.inbound['8001'] },
+      })
+    } finally {
+      await restarted.close()
+    }
+  })
+
   it('pushes a policy edit to running sidecars, keeps the last good configuration on a bad edit, and renews SVIDs under traffic', async () => {
     const bucketOutbound = sidecars[0]?.ports.outbound as number
     // As an app's HTTP_PROXY sends it: the absolute URL in the request line.
