@@ -194,6 +194,21 @@ function readReplayable(
 }
 
 /**
+ * The body's bytes as they arrive, for the access log's bytes received (Envoy's
+ * %BYTES_RECEIVED%): a client that stops short of its content-length sent less.
+ */
+function countReceived(req: IncomingMessage, res: ServerResponse): void {
+  const info = responseInfo(res)
+  if (!info) return
+  let received = 0
+  info.bytesReceived = 0
+  req.on('data', (chunk: Buffer) => {
+    received += chunk.length
+    info.bytesReceived = received
+  })
+}
+
+/**
  * Forwards one request and relays its answer. Errors never escape: whatever
  * happens upstream, the client gets Envoy's answer or a closed connection.
  */
@@ -205,13 +220,12 @@ export function forward(req: IncomingMessage, res: ServerResponse, options: Forw
     new Upstream(req, res, options, null, performance.now(), options.retries ?? 0).send()
     return
   }
+  countReceived(req, res)
   if (!chunked && length <= RETRY_BUFFER_LIMIT) {
     readReplayable(
       req,
       (body) => {
         if (body === null) return void res.destroy()
-        const info = responseInfo(res)
-        if (info) info.bytesReceived = body.length
         new Upstream(req, res, options, body, performance.now(), options.retries ?? 0).send()
       },
       (stream, replay) => {

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { CertificateAuthority } from '../../src/ca/certificate-authority.ts'
@@ -261,6 +262,30 @@ describe('Istio telemetry from the local mesh', () => {
         logOf('istio-ingressgateway').find((l) => l.includes('"GET /verify/keys HTTP/1.1" 200')) ?? ''
       expect(line).toContain(' outbound|8002||verification-api.docs.svc.cluster.local ')
     })
+  })
+
+  // Envoy's %BYTES_RECEIVED% is what arrived: a client that stops short of its content-length
+  // and leaves sent less than it announced (the logs said 1000 for 10).
+  it('logs the body bytes that arrived, not the content-length, for a client that leaves mid-body', async () => {
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port: mesh.state.gatewayPort as number,
+      servername: 'localhost',
+      ca: ctx.ca.rootPem,
+    })
+    await once(socket, 'secureConnect')
+    socket.write(
+      'POST /verify HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n0123456789',
+    )
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    socket.destroy()
+    const fields = (workload: string) =>
+      logOf(workload)
+        .find((l) => l.includes('"POST /verify HTTP/1.1" 0 DC'))
+        ?.match(/ "-" (\d+) (\d+) \d+ /)
+        ?.slice(1, 3)
+    await vi.waitFor(() => expect(fields('istio-ingressgateway')).toEqual(['10', '0']))
+    await vi.waitFor(() => expect(fields('verification-api')).toEqual(['10', '0']))
   })
 
   it('refuses a host outside the mesh by Istio’s block_all route', async () => {
