@@ -4,7 +4,7 @@
 // privileges there give only SELECT; what a service may change in another's
 // tables is granted here, table by table or column by column. SQLite has no
 // roles, so on SQLite this does nothing.
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
 
 export type ApiRole = 'bucket_api' | 'signing_api' | 'verification_api' | 'identity_api' | 'admin_api'
 
@@ -19,6 +19,24 @@ async function existingRoles(db: Kysely<unknown>, roles: readonly ApiRole[]): Pr
   return found.rows.map((r) => r.rolname)
 }
 
+/**
+ * One GRANT or REVOKE to a role found a moment ago, skipped if the role is gone by
+ * then (42704, undefined_object): the check and the statement are two statements,
+ * and on a server other deployments share (the test suites share one, and one of
+ * them drops these roles) a role can go between them. The migrations run in a
+ * transaction, which a failed statement would abort: a savepoint keeps it usable.
+ */
+export async function toRole(db: Kysely<unknown>, statement: RawBuilder<unknown>): Promise<void> {
+  await sql`savepoint role_grant`.execute(db)
+  try {
+    await statement.execute(db)
+    await sql`release savepoint role_grant`.execute(db)
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42704') throw error
+    await sql`rollback to savepoint role_grant`.execute(db)
+  }
+}
+
 /** INSERT on a table (the audit chain, which every service that acts appends to). */
 export async function grantInsert(
   db: Kysely<unknown>,
@@ -26,7 +44,7 @@ export async function grantInsert(
   roles: readonly ApiRole[],
 ): Promise<void> {
   for (const role of await existingRoles(db, roles))
-    await sql`grant insert on ${sql.table(table)} to ${sql.id(role)}`.execute(db)
+    await toRole(db, sql`grant insert on ${sql.table(table)} to ${sql.id(role)}`)
 }
 
 /** UPDATE on single columns only (admin-api's actions). */
@@ -37,8 +55,9 @@ export async function grantColumnUpdates(
 ): Promise<void> {
   if ((await existingRoles(db, [role])).length === 0) return
   for (const [table, columns] of Object.entries(grants)) {
-    await sql`grant update (${sql.join(columns.map((c) => sql.ref(c)))}) on ${sql.table(table)} to ${sql.id(role)}`.execute(
+    await toRole(
       db,
+      sql`grant update (${sql.join(columns.map((c) => sql.ref(c)))}) on ${sql.table(table)} to ${sql.id(role)}`,
     )
   }
 }
@@ -56,10 +75,11 @@ export async function grantColumnSelects(
 ): Promise<void> {
   if ((await existingRoles(db, [role])).length === 0) return
   for (const [table, columns] of Object.entries(grants)) {
-    await sql`revoke all on ${sql.table(table)} from ${sql.id(role)}`.execute(db)
+    await toRole(db, sql`revoke all on ${sql.table(table)} from ${sql.id(role)}`)
     if (columns.length === 0) continue
-    await sql`grant select (${sql.join(columns.map((c) => sql.ref(c)))}) on ${sql.table(table)} to ${sql.id(role)}`.execute(
+    await toRole(
       db,
+      sql`grant select (${sql.join(columns.map((c) => sql.ref(c)))}) on ${sql.table(table)} to ${sql.id(role)}`,
     )
   }
 }
@@ -97,5 +117,5 @@ export async function guardOnceSet(db: Kysely<unknown>, table: string, column: s
 /** DELETE on a table (admin-api's MFA reset removes a user's factor and recovery codes). */
 export async function grantDelete(db: Kysely<unknown>, table: string, role: ApiRole): Promise<void> {
   if ((await existingRoles(db, [role])).length === 0) return
-  await sql`grant delete on ${sql.table(table)} to ${sql.id(role)}`.execute(db)
+  await toRole(db, sql`grant delete on ${sql.table(table)} to ${sql.id(role)}`)
 }
