@@ -13,8 +13,6 @@ import { pathToFileURL } from 'node:url'
 import type { Metafile, Plugin } from 'esbuild'
 import { bundlePathOf, isFile } from './dev-bundle-path.ts'
 
-export { bundlePathOf }
-
 /**
  * Packages left out of every bundle, loaded from node_modules as usual:
  * native addons, and those that find their own files next to themselves at

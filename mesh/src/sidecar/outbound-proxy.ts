@@ -82,11 +82,11 @@ export async function startOutboundProxy(options: OutboundProxyOptions): Promise
       })
     },
   )
+  answerCodecErrors(server, OUTBOUND_SERVER)
   // CONNECT stands in for the iptables capture of a TCP port: a tunnel to a
   // mesh Service port whose protocol is TCP (Service port name or appProtocol),
   // carried over mTLS to its inbound sidecar, which authorizes the connection.
   // Any other tunnel would carry bytes the mesh cannot see or authorize.
-  answerCodecErrors(server, OUTBOUND_SERVER)
   server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const refuse = () =>
       socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nserver: ${OUTBOUND_SERVER}\r\n\r\n`)
