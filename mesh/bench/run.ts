@@ -3,6 +3,8 @@
 // through the gateway (TLS → gateway → sidecar → app): latency p50/p99 at a
 // fixed 500 requests/s, then throughput with 16 requests in flight. The app,
 // the mesh and this load generator are three processes, as under pnpm dev.
+// Beside them, the floor: the same request through two plain Node proxies
+// (plain-proxies.ts), what any proxy pair on Node's HTTP stack costs.
 // Bounded: a few seconds per measurement, loopback only.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -45,6 +47,8 @@ async function startChild(
 
 interface Target {
   name: string
+  /** The process whose CPU carries this path's proxies. */
+  pid: number
   dispatcher: Dispatcher
   origin: string
   path: string
@@ -118,20 +122,31 @@ const meshProcess = await startChild('./mesh-server.ts', [
   String(echo.info.port),
   ...(process.env.BENCH_TELEMETRY_DIR ? [process.env.BENCH_TELEMETRY_DIR] : []),
 ])
+const plain = await startChild('./plain-proxies.ts', [String(echo.info.port)])
 const state = meshProcess.info.state as {
   gatewayPort: number
   workloads: Record<string, { proxyPort: number }>
 }
 try {
+  const meshPid = meshProcess.info.pid as number
   const targets: Target[] = [
     {
       name: 'direct to the app',
+      pid: meshPid,
       dispatcher: new Pool(`http://127.0.0.1:${echo.info.port}`, { connections: 64 }),
       origin: `http://127.0.0.1:${echo.info.port}`,
       path: '/sign',
     },
     {
+      name: 'two plain Node proxies (the floor)',
+      pid: plain.info.pid as number,
+      dispatcher: new Pool(`http://127.0.0.1:${plain.info.port}`, { connections: 64 }),
+      origin: `http://127.0.0.1:${plain.info.port}`,
+      path: '/sign',
+    },
+    {
       name: 'one mesh hop',
+      pid: meshPid,
       dispatcher: new ProxyAgent({
         uri: `http://127.0.0.1:${state.workloads['bucket-api']?.proxyPort}`,
         proxyTunnel: false,
@@ -142,6 +157,7 @@ try {
     },
     {
       name: 'gateway to the app',
+      pid: meshPid,
       dispatcher: new Pool(`https://localhost:${state.gatewayPort}`, {
         connections: 64,
         connect: { ca: meshProcess.info.rootPem as string, servername: 'localhost' },
@@ -150,7 +166,6 @@ try {
       path: '/buckets/bench',
     },
   ]
-  const meshPid = meshProcess.info.pid as number
   const results: Array<{
     name: string
     p50: number
@@ -170,11 +185,11 @@ try {
     // handshake between the sidecars), 5–38 ms each, the 40 worst of the 4,000 measured.
     await atFixedRate(t, WARM_UP_SECONDS)
     const latency = await atFixedRate(t, RATE_SECONDS)
-    const before = usage(meshPid)
+    const before = usage(t.pid)
     const started = performance.now()
     const rps = await throughput(t)
-    const after = usage(meshPid)
-    // vCPU the mesh process used while carrying this path's throughput, scaled to 1,000 req/s.
+    const after = usage(t.pid)
+    // vCPU the proxies' process used while carrying this path's throughput, scaled to 1,000 req/s.
     const vcpu = (after.cpuSeconds - before.cpuSeconds) / ((performance.now() - started) / 1000)
     results.push({ name: t.name, ...latency, rps, cpuPer1k: vcpu / (rps / 1000), rssMiB: after.rssMiB })
   }
@@ -201,16 +216,22 @@ try {
     console.log(
       `hop p99 overhead / direct p99 = ${overheadRatio.toFixed(2)} (target <= 2: ${overheadRatio <= 2 ? 'met' : 'missed'}); hop rate / direct rate = ${(100 * rateRatio).toFixed(1)} % (target >= 50 %: ${rateRatio >= 0.5 ? 'met' : 'missed'})`,
     )
+    const floor = results.find((r) => r.name.startsWith('two plain Node proxies'))
+    if (floor)
+      console.log(
+        `two plain Node proxies / direct rate = ${(100 * (floor.rps / direct.rps)).toFixed(1)} % (the most a proxy pair on Node's HTTP stack carries here); hop rate / theirs = ${(100 * (hop.rps / floor.rps)).toFixed(1)} %`,
+      )
   }
   // The mesh process runs every proxy (both of a hop's, and the gateway's); Envoy's
   // published figure is per proxy: 0.35 vCPU and 40 MB per 1,000 req/s through it
   // (https://istio.io/v1.16/docs/ops/deployment/performance-and-scalability/).
   console.log(
-    '\n| path (mesh process, all proxies in it) | vCPU per 1,000 req/s | proxies on the path | per proxy | RSS after |',
+    '\n| path (the process holding its proxies) | vCPU per 1,000 req/s | proxies on the path | per proxy | RSS after |',
   )
   console.log('|---|---|---|---|---|')
   for (const r of results.slice(1)) {
-    // A hop: the outbound and the inbound sidecar; the gateway path: the gateway and the inbound sidecar.
+    // A hop: the outbound and the inbound sidecar; the gateway path: the gateway and the inbound
+    // sidecar; the floor: its two plain proxies. (The mesh process's RSS is every proxy of the mesh.)
     const proxies = 2
     console.log(
       `| ${r.name} | ${r.cpuPer1k.toFixed(3)} | ${proxies} | ${(r.cpuPer1k / proxies).toFixed(3)} | ${r.rssMiB.toFixed(0)} MiB |`,
@@ -222,5 +243,6 @@ try {
   for (const t of targets) await t.dispatcher.close()
 } finally {
   meshProcess.child.kill('SIGTERM')
+  plain.child.kill('SIGTERM')
   echo.child.kill('SIGTERM')
 }

@@ -2,11 +2,16 @@
 // (started as pnpm dev starts it, on free ports). POST /sign and POST /verify
 // rates and p99, direct to the app and through the local mesh, beside
 // node:crypto's raw Ed25519 sign and verify rates measured in this same run;
-// then a 5 MiB upload through the gateway, in MB/s. Loopback only, bounded:
-// each measurement runs a few seconds with a fixed number in flight.
+// then a 5 MiB upload through the gateway, in MB/s. Beside them, the floor: the
+// same requests to a Fastify app that does nothing but the signature
+// (bare-crypto-server.ts). Loopback only, bounded: each measurement runs a few
+// seconds with a fixed number in flight.
+import { spawn } from 'node:child_process'
 import { createHash, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto'
+import { once } from 'node:events'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { sealFile } from '@docs-mesh/frontend/crypto'
 import { GATEWAY, sidecarProcessName, startThrowawaySystem } from '@docs-mesh/mesh/system'
@@ -98,6 +103,18 @@ async function post(
   return JSON.parse(text) as Record<string, string>
 }
 
+/** The floor's Fastify app, in a process of its own as each app has, run as this bench is (tsx). */
+async function startBareCryptoServer() {
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(new URL('./bare-crypto-server.ts', import.meta.url))],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string]
+  return { child, origin: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}` }
+}
+
+const bare = await startBareCryptoServer()
 const system = await startThrowawaySystem({ root: ROOT, log: () => {}, appEnv: LOAD_TEST_APP_ENV })
 const dir = system.dir
 const rows: string[] = []
@@ -192,6 +209,20 @@ try {
   const cpuAfter = pids.map((pid) => (pid === undefined ? 0 : groupUsage(pid).cpuSeconds))
   row('POST /verify, through the gateway (TLS, mesh, policy)', viaGateway)
 
+  // The floor: the same bodies to a Fastify app that only signs or verifies.
+  const bareSigning = new Pool(bare.origin, { connections: IN_FLIGHT })
+  const bareSign = await measure(() =>
+    post(bareSigning, bare.origin, '/sign', signBody).then(() => undefined),
+  )
+  row('POST /sign, a Fastify app that only signs (the floor)', bareSign)
+  const bareSigned = await post(bareSigning, bare.origin, '/sign', signBody)
+  const bareVerifyBody = { ...verifyBody, signature: bareSigned.signature }
+  const bareVerify = await measure(async () => {
+    const r = await post(bareSigning, bare.origin, '/verify', bareVerifyBody)
+    if (r.valid !== (true as unknown)) throw new Error('the floor did not verify')
+  })
+  row('POST /verify, a Fastify app that only verifies (the floor)', bareVerify)
+
   // Two users with sessions (made as identity-api makes them) and keys registered through the gateway.
   const [alice, bob] = (await signInUsers(system, gateway, ['alice', 'bob'])) as [SignedInUser, SignedInUser]
   const file = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(5 * 1024 * 1024 - 9)])
@@ -246,8 +277,11 @@ try {
         .join('') +
       'Envoy (Istio 1.16.2, istio.io performance-and-scalability): 0.35 vCPU and 40 MB per 1,000 req/s per proxy\n' +
       `\nPOST /sign / raw sign: ${pct(signDirect8.rate, rawSign.rate)} with ${IN_FLIGHT} in flight, ${pct(signDirect64.rate, rawSign.rate)} with ${IN_FLIGHT_BATCHED} (target >= 30 %)\n` +
-      `POST /verify / raw verify: ${pct(verifyDirect.rate, rawVerify.rate)} (target >= 50 %)\n`,
+      `POST /verify / raw verify: ${pct(verifyDirect.rate, rawVerify.rate)} (target >= 50 %)\n` +
+      `The floor, a Fastify app that only signs / verifies: ${pct(bareSign.rate, rawSign.rate)} of raw sign, ${pct(bareVerify.rate, rawVerify.rate)} of raw verify; ` +
+      `POST /sign at ${IN_FLIGHT} in flight is ${pct(signDirect8.rate, bareSign.rate)} of it, POST /verify ${pct(verifyDirect.rate, bareVerify.rate)}\n`,
   )
 } finally {
+  bare.child.kill('SIGTERM')
   await system.stop()
 }
