@@ -76,7 +76,9 @@ export async function devCommand(args: DevArgs): Promise<void> {
       ports: args.ports,
       gatewayPort: args.gatewayPort,
       hostAliases: args.hostAliases,
-      baseEnv: { ...process.env, LOG_PRETTY: 'true', ...otlp },
+      // Each app compiles a route's schemas when the route is first used, not all at its start
+      // (platform's lazy-schema-compilers.ts); SCHEMA_COMPILE=eager in the environment keeps Fastify's way.
+      baseEnv: { SCHEMA_COMPILE: 'lazy', ...process.env, LOG_PRETTY: 'true', ...otlp },
       log,
       backOff: args.backOff,
       svidLifetimeMs: args.svidLifetimeMs,

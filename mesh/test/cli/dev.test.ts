@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -107,6 +107,19 @@ describe('mesh dev', () => {
       ...scrapes.map(([, statsUrl]) => Number(new URL(statsUrl).port)),
     ]
     for (const port of ports) expect(await accepts(port), `port ${port} before`).toBe(true)
+    // Its apps compile each route's schemas on the route's first use (platform's lazy-schema-compilers.ts).
+    const appEnvironments = readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .flatMap((pid) => {
+        try {
+          return [`\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`]
+        } catch {
+          return []
+        }
+      })
+      .filter((environ) => environ.includes(dir) && environ.includes('\0MESH_APP='))
+    expect(new Set(appEnvironments.map((e) => /\0MESH_APP=([^\0]+)/.exec(e)?.[1])).size).toBe(6)
+    for (const environ of appEnvironments) expect(environ).toContain('\0SCHEMA_COMPILE=lazy\0')
 
     // What a terminal's Ctrl-C does: SIGINT to the foreground process group.
     process.kill(-(child.pid as number), 'SIGINT')

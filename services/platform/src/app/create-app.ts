@@ -25,6 +25,7 @@ import { installErrorHandling, type NotFoundHandler } from './error-handler.ts'
 import { refuseNonFiniteNumbers } from './finite-numbers.ts'
 import { clientErrorHandler, frameworkErrors } from './framework-errors.ts'
 import { healthRoutes } from './health-routes.ts'
+import { lazySchemaCompilers } from './lazy-schema-compilers.ts'
 import { prettyStream } from './pretty-logs.ts'
 import { requestContextPlugin, requestIdFrom } from './request-context.ts'
 import { type SecurityHeaderOptions, securityHeadersPlugin } from './security-headers.ts'
@@ -125,6 +126,7 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
     return503OnClosing: true,
     // An unknown field is an error the client should hear about, not something to drop silently.
     ajv: { customOptions: { removeAdditional: false } },
+    schemaController: config.SCHEMA_COMPILE === 'lazy' ? { compilersFactory: lazySchemaCompilers() } : {},
     // Errors before routing (bad URL escapes, 414, 431) as problem+json too.
     frameworkErrors,
     clientErrorHandler,

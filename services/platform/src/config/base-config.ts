@@ -12,6 +12,12 @@ export const BaseConfigSchema = Type.Object({
   MESH_SIDECAR: Type.Boolean({ default: false }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   LOG_PRETTY: Type.Boolean({ default: false }),
+  /**
+   * When each route's schemas are compiled: `eager`, as Fastify does, when the route is registered
+   * (a schema that cannot compile stops the start); `lazy` (`pnpm dev`), on the route's first use
+   * (app/lazy-schema-compilers.ts).
+   */
+  SCHEMA_COMPILE: Type.Enum(['eager', 'lazy'], { default: 'eager' }),
   /** A postgres:// URL selects PostgreSQL; anything else is a SQLite file path. */
   DATABASE_URL: Type.String({ default: '.data/docs-mesh.sqlite', minLength: 1 }),
   TRUST_DOMAIN: Type.String({ default: 'cluster.local', pattern: '^[a-z0-9._-]+$' }),
