@@ -25,7 +25,7 @@ import { installErrorHandling, type NotFoundHandler } from './error-handler.ts'
 import { refuseNonFiniteNumbers } from './finite-numbers.ts'
 import { clientErrorHandler, frameworkErrors } from './framework-errors.ts'
 import { healthRoutes } from './health-routes.ts'
-import { lazySchemaCompilers } from './lazy-schema-compilers.ts'
+import { compileOnFirstUse, lazySerializers } from './lazy-schema-compilers.ts'
 import { prettyStream } from './pretty-logs.ts'
 import { requestContextPlugin, requestIdFrom } from './request-context.ts'
 import { type SecurityHeaderOptions, securityHeadersPlugin } from './security-headers.ts'
@@ -125,8 +125,12 @@ export async function createServiceApp(options: CreateAppOptions): Promise<Servi
     keepAliveTimeout: 75_000,
     return503OnClosing: true,
     // An unknown field is an error the client should hear about, not something to drop silently.
-    ajv: { customOptions: { removeAdditional: false } },
-    schemaController: config.SCHEMA_COMPILE === 'lazy' ? { compilersFactory: lazySchemaCompilers() } : {},
+    ajv: {
+      customOptions: { removeAdditional: false },
+      ...(config.SCHEMA_COMPILE === 'lazy' ? { onCreate: compileOnFirstUse } : {}),
+    },
+    schemaController:
+      config.SCHEMA_COMPILE === 'lazy' ? { compilersFactory: { buildSerializer: lazySerializers() } } : {},
     // Errors before routing (bad URL escapes, 414, 431) as problem+json too.
     frameworkErrors,
     clientErrorHandler,

@@ -1,7 +1,8 @@
 // SCHEMA_COMPILE=lazy (pnpm dev): a route's schemas are compiled on its first
 // use, not at the app's start, and every answer is the one eager compilation
-// gives: the same 400s for the same bad input, the same coercions, the same
-// serialised responses.
+// gives: the same 400s for the same bad input (headers schemas included, which
+// Fastify prepares only under its default compiler), the same coercions, the
+// same serialised responses.
 
 import Type from 'typebox'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -59,6 +60,35 @@ function routes(app: ServiceApp) {
     },
     async (request) => ({ limit: (request.query as { limit: number }).limit }),
   )
+  // Headers schemas as people write them, in a header's usual case: Fastify lowercases every
+  // name in them (its default validator compiler only), a required one, a forbidden one, and
+  // one that needs another.
+  app.get(
+    '/headers',
+    {
+      schema: {
+        headers: {
+          type: 'object',
+          required: ['X-Thing'],
+          properties: { 'X-Thing': { type: 'string', maxLength: 3 } },
+          propertyNames: { not: { enum: ['X-Debug'] } },
+          dependencies: { 'X-Api-Key': ['X-Signature'] },
+        },
+      },
+    },
+    async () => ({ ok: true }),
+  )
+  // Two routes whose body schemas (two objects, as two modules would make them) share an $id,
+  // and a shared schema both name by $ref.
+  app.addSchema({ $id: 'Count', type: 'integer', minimum: 0 })
+  const counted = () => ({
+    $id: 'Counted',
+    type: 'object',
+    required: ['n'],
+    properties: { n: { $ref: 'Count#' } },
+  })
+  app.post('/counted', { schema: { body: counted() } }, async () => ({ ok: true }))
+  app.post('/counted/again', { schema: { body: counted() } }, async () => ({ ok: true }))
 }
 
 const requests = [
@@ -72,10 +102,21 @@ const requests = [
   { method: 'GET', url: '/things' },
   { method: 'GET', url: '/things?limit=0' },
   { method: 'GET', url: '/things?limit=x' },
+  { method: 'GET', url: '/headers', headers: { 'x-thing': 'abc' } },
+  { method: 'GET', url: '/headers' },
+  { method: 'GET', url: '/headers', headers: { 'X-Thing': 'abcd' } },
+  { method: 'GET', url: '/headers', headers: { 'x-thing': 'a', 'x-debug': '1' } },
+  { method: 'GET', url: '/headers', headers: { 'x-thing': 'a', 'x-api-key': 'k' } },
+  { method: 'GET', url: '/headers', headers: { 'x-thing': 'a', 'x-api-key': 'k', 'x-signature': 's' } },
+  { method: 'POST', url: '/counted/again', payload: { n: 1 } },
+  { method: 'POST', url: '/counted', payload: { n: 'one' } },
+  { method: 'POST', url: '/counted/again', payload: {} },
+  { method: 'POST', url: '/counted', payload: { n: -1 } },
+  { method: 'POST', url: '/counted', payload: { n: 2 } },
 ] as const
 
 describe('SCHEMA_COMPILE=lazy', () => {
-  it('answers every request as eager compilation does: validation, coercion, defaults, serialisation', async () => {
+  it('answers every request as eager compilation does: validation, headers, coercion, defaults, serialisation', async () => {
     const eager = await appWith('eager', routes)
     const lazy = await appWith('lazy', routes)
     // Each problem's request id is its own; everything else must match.
@@ -87,6 +128,11 @@ describe('SCHEMA_COMPILE=lazy', () => {
       const [a, b] = await Promise.all([eager.inject(request), lazy.inject(request)])
       expect({ request, ...answer(b) }).toEqual({ request, ...answer(a) })
     }
+    // Each request's answer in eager mode, so the cases above cover what they claim.
+    const statuses = await Promise.all(requests.map(async (r) => (await eager.inject(r)).statusCode))
+    expect(statuses).toEqual([
+      200, 400, 400, 400, 400, 400, 200, 200, 400, 400, 200, 400, 400, 400, 400, 200, 200, 400, 400, 400, 200,
+    ])
     // And they are what a client expects: bad input is refused, not let through.
     const refused = await lazy.inject({ method: 'POST', url: '/things', payload: { name: 'a', count: -1 } })
     expect(refused.statusCode).toBe(400)
@@ -108,20 +154,5 @@ describe('SCHEMA_COMPILE=lazy', () => {
     const first = await lazy.inject({ method: 'POST', url: '/broken', payload: {} })
     expect(first.statusCode).toBe(500)
     expect(first.headers['content-type']).toMatch(/^application\/problem\+json/)
-  })
-
-  it('refuses, at the start, a headers schema naming a header in upper case (Fastify lowercases those only eagerly)', async () => {
-    const withHeaders = (name: string) => (app: ServiceApp) => {
-      app.get(
-        '/h',
-        { schema: { headers: Type.Object({ [name]: Type.String() }, { required: [name] }) } },
-        async () => ({ ok: true }),
-      )
-    }
-    await expect(appWith('lazy', withHeaders('X-Thing'))).rejects.toThrow(/lower case.*X-Thing/)
-    const lazy = await appWith('lazy', withHeaders('x-thing'))
-    expect((await lazy.inject({ method: 'GET', url: '/h' })).statusCode).toBe(400)
-    const named = await lazy.inject({ method: 'GET', url: '/h', headers: { 'X-Thing': 'a' } })
-    expect(named.statusCode).toBe(200)
   })
 })
