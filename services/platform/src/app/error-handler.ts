@@ -73,8 +73,14 @@ export function installErrorHandling(
       )
     }
     if ('validation' in error && error.validation) {
+      // Fastify's own validation error lists them in `validation`; Ajv's, from an `$async`
+      // schema, sets `validation: true` and lists them in `errors`.
+      const found: unknown = Array.isArray(error.validation)
+        ? error.validation
+        : (error as { errors?: unknown }).errors
+      const errors = Array.isArray(found) ? (found as Array<{ instancePath?: string; message?: string }>) : []
       return sendProblem(request, reply, 400, 'ERR_VALIDATION', error.message, {
-        errors: error.validation.map((v) => ({ path: v.instancePath || '/', message: v.message })),
+        errors: errors.map((v) => ({ path: v.instancePath || '/', message: v.message })),
       })
     }
     const code =

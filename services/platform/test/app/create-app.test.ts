@@ -41,6 +41,21 @@ async function build(database: TestDatabase, env: Record<string, string> = {}): 
       name: request.body.name,
     }),
   )
+  // An $async schema: Ajv rejects with its own ValidationError, not Fastify's.
+  app.get(
+    '/buckets/async-query',
+    {
+      schema: {
+        querystring: {
+          $async: true,
+          type: 'object',
+          properties: { n: { type: 'integer', maximum: 5 } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => request.query,
+  )
   app.get(
     '/internal/peer',
     { config: { callers: ['cluster.local/ns/docs/sa/frontend-sa'] } },
@@ -130,6 +145,14 @@ describe.each(testDatabaseKinds(process.env))('service app on %s', (kind) => {
     const res = await app.inject({ method: 'POST', url: '/buckets/echo', payload: { name: '' } })
     expect(res.statusCode).toBe(400)
     expect(res.json()).toMatchObject({ code: 'ERR_VALIDATION', errors: [{ path: '/name' }] })
+  })
+
+  it('explains a validation failure of an $async schema too, as problem+json', async () => {
+    const res = await app.inject({ method: 'GET', url: '/buckets/async-query?n=9' })
+    expect(res.statusCode).toBe(400)
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(res.json()).toMatchObject({ code: 'ERR_VALIDATION', errors: [{ path: '/n' }] })
+    expect((await app.inject({ method: 'GET', url: '/buckets/async-query?n=2' })).json()).toEqual({ n: 2 })
   })
 
   it('refuses a malformed JSON body and an oversized one', async () => {
