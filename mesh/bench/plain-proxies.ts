@@ -1,6 +1,7 @@
 // The floor under the mesh hop's cost, for the benchmark: two proxies with
 // nothing of a mesh in them (plain HTTP, no TLS, no policy, no headers added,
-// no telemetry, no retries), each Node's HTTP server in front of an undici
+// no telemetry, no retries; only the hop-by-hop headers dropped, with the
+// sidecars' own endToEndHeaders), each Node's HTTP server in front of an undici
 // pool, passing the answer on with undici's `stream()` (its cheapest way to
 // hand a response to a writable). Chained as a hop's two sidecars are: the
 // client → the first → the second → the app. In one process, as the bench's
@@ -8,21 +9,10 @@
 // is what any proxy built on Node's HTTP stack pays at least, so its rate is a
 // ceiling for the hop's on this machine.
 import { once } from 'node:events'
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Pool } from 'undici'
-
-/** Hop-by-hop headers (RFC 9110, section 7.6.1), which a proxy does not pass on. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer'])
-
-function endToEnd(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const kept: Record<string, string | string[]> = {}
-  for (const name in headers) {
-    const value = headers[name]
-    if (value !== undefined && !HOP_BY_HOP.has(name)) kept[name] = value
-  }
-  return kept
-}
+import { endToEndHeaders } from '../src/sidecar/forward.ts'
 
 async function plainProxy(upstreamPort: number): Promise<Server> {
   const upstream = new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 64 })
@@ -32,11 +22,11 @@ async function plainProxy(upstreamPort: number): Promise<Server> {
         {
           path: req.url ?? '/',
           method: req.method as 'POST',
-          headers: endToEnd(req.headers),
+          headers: endToEndHeaders(req.headers),
           body: req,
         },
         ({ statusCode, headers }) => {
-          res.writeHead(statusCode, endToEnd(headers))
+          res.writeHead(statusCode, endToEndHeaders(headers))
           return res
         },
       )
